@@ -1,0 +1,89 @@
+//! The team directory port: which ids are people, which are teams, and who is
+//! in a team *now*. The gateway loads it from configuration; the engine asks it
+//! while handling a command and records the answer in the event, so replay
+//! never asks again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{TeamId, UserId};
+
+/// What an approver id names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    User,
+    Team,
+}
+
+/// Read-only view of users and teams at the moment a command is handled.
+pub trait TeamDirectory: Send + Sync {
+    fn kind_of(&self, id: &str) -> Option<PrincipalKind>;
+    fn members(&self, team: &TeamId) -> BTreeSet<UserId>;
+    fn teams_of(&self, user: &UserId) -> BTreeSet<TeamId>;
+}
+
+/// A directory held in memory, loaded from a JSON document:
+/// `{"users": ["alice"], "teams": {"security-team": ["bob", "carol"]}}`.
+/// Every team member is a user even when not listed under `users`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticDirectory {
+    #[serde(default)]
+    pub users: BTreeSet<UserId>,
+    #[serde(default)]
+    pub teams: BTreeMap<TeamId, BTreeSet<UserId>>,
+}
+
+impl StaticDirectory {
+    pub fn with_user(mut self, user: &str) -> Self {
+        self.users.insert(UserId::parse(user).expect("valid user id"));
+        self
+    }
+
+    pub fn with_team(mut self, team: &str, members: &[&str]) -> Self {
+        let members = members
+            .iter()
+            .map(|m| UserId::parse(m).expect("valid user id"))
+            .collect();
+        self.teams
+            .insert(TeamId::parse(team).expect("valid team id"), members);
+        self
+    }
+
+    /// Checks that no id is both a user and a team.
+    pub fn validate(&self) -> Result<(), String> {
+        for team in self.teams.keys() {
+            if self.users.iter().any(|u| u.as_str() == team.as_str()) {
+                return Err(format!("`{team}` is listed both as a user and as a team"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TeamDirectory for StaticDirectory {
+    fn kind_of(&self, id: &str) -> Option<PrincipalKind> {
+        if self.teams.keys().any(|t| t.as_str() == id) {
+            Some(PrincipalKind::Team)
+        } else if self.users.iter().any(|u| u.as_str() == id)
+            || self.teams.values().any(|m| m.iter().any(|u| u.as_str() == id))
+        {
+            Some(PrincipalKind::User)
+        } else {
+            None
+        }
+    }
+
+    fn members(&self, team: &TeamId) -> BTreeSet<UserId> {
+        self.teams.get(team).cloned().unwrap_or_default()
+    }
+
+    fn teams_of(&self, user: &UserId) -> BTreeSet<TeamId> {
+        self.teams
+            .iter()
+            .filter(|(_, members)| members.contains(user))
+            .map(|(team, _)| team.clone())
+            .collect()
+    }
+}

@@ -1,0 +1,102 @@
+//! The plan: a spec resolved at submission into concrete stages, approvers,
+//! quorums and deadlines, recorded in `RequestSubmitted`. Replay reads the plan;
+//! it never evaluates a condition, a clock or the team directory again.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{TeamId, UserId};
+use crate::raw_json::RawJson;
+
+/// Version of the resolution rules that produced a plan.
+pub const PLAN_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub plan_version: u32,
+    /// `sha256:` of the canonical spec as submitted.
+    pub spec_hash: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub stages: Vec<StagePlan>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub escalation: Vec<EscalationLevel>,
+    /// May one person approve more than one stage? (false: four eyes across stages)
+    pub allow_same_approver_across_stages: bool,
+    pub resolution: Resolution,
+    pub ui_component: Option<String>,
+    pub ui_config: Option<RawJson>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StagePlan {
+    pub title: String,
+    pub description: Option<String>,
+    pub approvers: Vec<Principal>,
+    /// Distinct people whose approval completes the stage.
+    pub min_approvals: u32,
+    /// Distinct people whose rejection rejects the request.
+    pub min_rejections: u32,
+    /// Distinct people able to approve at submission (teams expanded), the requester excluded.
+    pub eligible_at_submission: u32,
+}
+
+/// Who may act: one person, or any member of a team (membership checked when they act).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Principal {
+    User(UserId),
+    Team(TeamId),
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::User(u) => write!(f, "user {u}"),
+            Principal::Team(t) => write!(f, "team {t}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EscalationLevel {
+    /// 1 for the first level.
+    pub level: u32,
+    pub after_minutes: u32,
+    pub due_at: DateTime<Utc>,
+    pub to: Vec<Principal>,
+}
+
+/// How the plan was chosen, for the audit trail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Resolution {
+    /// `approvers` named directly.
+    Approvers,
+    /// A sequential chain of `stages`.
+    Sequential,
+    /// `condition` was evaluated over the parameters.
+    Condition {
+        expression: String,
+        result: bool,
+        /// `config`, `elseConfig`, or `none` when false without `elseConfig`.
+        branch: String,
+        /// How the chosen branch was resolved in turn.
+        then: Box<Resolution>,
+    },
+    /// Custom `logic` rules were evaluated at the submission time.
+    CustomRule {
+        time_zone: String,
+        /// Submission time in `time_zone`, RFC 3339.
+        local_time: String,
+        /// Index of the first matching rule; `None`: the default applied.
+        matched_rule: Option<u32>,
+        when: Option<String>,
+    },
+    /// Nothing to approve (a false condition without `elseConfig`).
+    NotRequired,
+}

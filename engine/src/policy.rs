@@ -1,0 +1,308 @@
+//! Policy resolution: a validated [`WorkflowSpec`] plus the facts of the moment
+//! of submission (parameters, time, requester, team directory) becomes a
+//! [`Plan`]. Deterministic given its inputs; called only while handling a
+//! submit command, never during replay.
+
+use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+use serde_json::{json, Value};
+
+use crate::directory::{PrincipalKind, TeamDirectory};
+use crate::error::DomainError;
+use crate::expr::{Bindings, Condition};
+use crate::ids::{TeamId, UserId};
+use crate::plan::{EscalationLevel, Plan, Principal, Resolution, StagePlan, PLAN_VERSION};
+use crate::raw_json::{canonical_hash, RawJson};
+use crate::spec::{invalid, EscalationSpec, SpecKind, WorkflowSpec};
+
+/// What the outside world says at the moment of submission.
+pub struct SubmissionFacts<'a> {
+    pub params: &'a Value,
+    pub at: DateTime<Utc>,
+    pub requester: &'a UserId,
+    pub directory: &'a dyn TeamDirectory,
+}
+
+/// A plan and the context approvers will see.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub plan: Plan,
+    pub context: Option<RawJson>,
+}
+
+/// Settings a conditional spec hands down to the branch it chooses; the branch's own win.
+#[derive(Clone, Default)]
+struct Inherited {
+    title: Option<String>,
+    description: Option<String>,
+    expires_in: Option<u64>,
+    escalation: Option<(String, EscalationSpec)>,
+    context: Option<RawJson>,
+    ui_component: Option<String>,
+    ui_config: Option<RawJson>,
+    allow_same: Option<bool>,
+}
+
+impl Inherited {
+    fn overlay(&self, spec: &WorkflowSpec, at: &str) -> Inherited {
+        Inherited {
+            title: spec.title.clone().or_else(|| self.title.clone()),
+            description: spec.description.clone().or_else(|| self.description.clone()),
+            expires_in: spec.expires_in.or(self.expires_in),
+            escalation: spec
+                .escalation
+                .clone()
+                .map(|e| (format!("{at}.escalation"), e))
+                .or_else(|| self.escalation.clone()),
+            context: spec.context.clone().or_else(|| self.context.clone()),
+            ui_component: spec.ui_component.clone().or_else(|| self.ui_component.clone()),
+            ui_config: spec.ui_config.clone().or_else(|| self.ui_config.clone()),
+            allow_same: spec.allow_same_approver_across_stages.or(self.allow_same),
+        }
+    }
+}
+
+/// Resolves `spec` into a plan. Validates first; every error names its field.
+pub fn resolve(spec: &WorkflowSpec, facts: &SubmissionFacts<'_>) -> Result<Resolved, DomainError> {
+    spec.validate()?;
+    let spec_value = serde_json::to_value(spec).map_err(|e| invalid("spec", &e.to_string()))?;
+    let spec_hash = canonical_hash(&spec_value);
+    resolve_node(spec, "spec", facts, &Inherited::default(), spec_hash)
+}
+
+fn resolve_node(
+    spec: &WorkflowSpec,
+    at: &str,
+    facts: &SubmissionFacts<'_>,
+    inherited: &Inherited,
+    spec_hash: String,
+) -> Result<Resolved, DomainError> {
+    let merged = inherited.overlay(spec, at);
+    let (stages, resolution) = match spec.kind()? {
+        SpecKind::Conditional => {
+            let source = spec.condition.as_deref().unwrap_or_default();
+            let condition = Condition::compile(&format!("{at}.condition"), source)?;
+            let result = condition.evaluate(&Bindings::with_params(facts.params))?;
+            let branch = if result { spec.config.as_deref() } else { spec.else_config.as_deref() };
+            let branch_name = match (result, branch.is_some()) {
+                (true, _) => "config",
+                (false, true) => "elseConfig",
+                (false, false) => "none",
+            };
+            let Some(branch) = branch else {
+                return Ok(Resolved {
+                    plan: finish_plan(spec_hash, &merged, Vec::new(), facts, Resolution::Condition {
+                        expression: source.to_owned(),
+                        result,
+                        branch: branch_name.into(),
+                        then: Box::new(Resolution::NotRequired),
+                    })?,
+                    context: merged.context,
+                });
+            };
+            let mut chosen = resolve_node(branch, &format!("{at}.{branch_name}"), facts, &merged, spec_hash)?;
+            chosen.plan.resolution = Resolution::Condition {
+                expression: source.to_owned(),
+                result,
+                branch: branch_name.into(),
+                then: Box::new(chosen.plan.resolution.clone()),
+            };
+            return Ok(chosen);
+        }
+        SpecKind::Approvers => {
+            let title = merged.title.clone().unwrap_or_default();
+            let stage = build_stage(
+                at,
+                title,
+                merged.description.clone(),
+                spec.approvers.as_deref().unwrap_or_default(),
+                spec.min_approvals,
+                spec.min_rejections,
+                facts,
+            )?;
+            (vec![stage], Resolution::Approvers)
+        }
+        SpecKind::Sequential => {
+            let stages = spec
+                .stages
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    build_stage(
+                        &format!("{at}.stages[{i}]"),
+                        s.title.clone(),
+                        s.description.clone(),
+                        &s.approvers,
+                        s.min_approvals,
+                        s.min_rejections,
+                        facts,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (stages, Resolution::Sequential)
+        }
+        SpecKind::Custom => {
+            let logic = spec.logic.as_ref().expect("kind is Custom");
+            let zone_name = logic.time_zone.clone().unwrap_or_else(|| "UTC".into());
+            let zone: chrono_tz::Tz = zone_name
+                .parse()
+                .map_err(|_| invalid(&format!("{at}.logic.timeZone"), "is not an IANA time zone name"))?;
+            let local = facts.at.with_timezone(&zone);
+            let mut bindings = Bindings::with_params(facts.params);
+            bindings.set("hour", json!(local.hour()));
+            bindings.set("minute", json!(local.minute()));
+            bindings.set("weekday", json!(local.weekday().number_from_monday()));
+            bindings.set("weekdayName", json!(local.format("%A").to_string()));
+            bindings.set("date", json!(local.format("%Y-%m-%d").to_string()));
+            let mut matched = None;
+            for (i, rule) in logic.rules.iter().enumerate() {
+                let condition = Condition::compile(&format!("{at}.logic.rules[{i}].when"), &rule.when)?;
+                if condition.evaluate(&bindings)? {
+                    matched = Some(i);
+                    break;
+                }
+            }
+            let (field, approvers, min_a, min_r, when) = match matched {
+                Some(i) => {
+                    let r = &logic.rules[i];
+                    (format!("{at}.logic.rules[{i}]"), &r.approvers, r.min_approvals, r.min_rejections, Some(r.when.clone()))
+                }
+                None => {
+                    let d = &logic.default;
+                    (format!("{at}.logic.default"), &d.approvers, d.min_approvals, d.min_rejections, None)
+                }
+            };
+            let stage = build_stage(
+                &field,
+                merged.title.clone().unwrap_or_default(),
+                merged.description.clone(),
+                approvers,
+                min_a,
+                min_r,
+                facts,
+            )?;
+            let resolution = Resolution::CustomRule {
+                time_zone: zone_name,
+                local_time: local.to_rfc3339(),
+                matched_rule: matched.map(|i| i as u32),
+                when,
+            };
+            (vec![stage], resolution)
+        }
+    };
+    Ok(Resolved {
+        plan: finish_plan(spec_hash, &merged, stages, facts, resolution)?,
+        context: merged.context,
+    })
+}
+
+fn finish_plan(
+    spec_hash: String,
+    merged: &Inherited,
+    stages: Vec<StagePlan>,
+    facts: &SubmissionFacts<'_>,
+    resolution: Resolution,
+) -> Result<Plan, DomainError> {
+    let title = match (&merged.title, stages.as_slice()) {
+        (Some(t), _) => t.clone(),
+        (None, []) => "Approval not required".to_owned(),
+        (None, stages) => stages.iter().map(|s| s.title.as_str()).collect::<Vec<_>>().join(" → "),
+    };
+    let expires_at = merged
+        .expires_in
+        .map(|secs| facts.at + Duration::seconds(secs as i64));
+    let escalation = match &merged.escalation {
+        None => Vec::new(),
+        Some((field, spec)) => spec
+            .levels()
+            .iter()
+            .enumerate()
+            .map(|(i, level)| {
+                let to = level
+                    .to
+                    .iter()
+                    .enumerate()
+                    .map(|(j, id)| principal(&format!("{field}.levels[{i}].to[{j}]"), id, facts.directory))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(EscalationLevel {
+                    level: i as u32 + 1,
+                    after_minutes: level.after_minutes,
+                    due_at: facts.at + Duration::minutes(level.after_minutes as i64),
+                    to,
+                })
+            })
+            .collect::<Result<Vec<_>, DomainError>>()?,
+    };
+    Ok(Plan {
+        plan_version: PLAN_VERSION,
+        spec_hash,
+        title,
+        description: merged.description.clone(),
+        stages,
+        expires_at,
+        escalation,
+        allow_same_approver_across_stages: merged.allow_same.unwrap_or(false),
+        resolution,
+        ui_component: merged.ui_component.clone(),
+        ui_config: merged.ui_config.clone(),
+    })
+}
+
+fn principal(field: &str, id: &str, directory: &dyn TeamDirectory) -> Result<Principal, DomainError> {
+    let unknown = || DomainError::UnknownApprover {
+        field: field.to_owned(),
+        id: id.to_owned(),
+    };
+    match directory.kind_of(id) {
+        Some(PrincipalKind::User) => Ok(Principal::User(UserId::parse(id).map_err(|_| unknown())?)),
+        Some(PrincipalKind::Team) => Ok(Principal::Team(TeamId::parse(id).map_err(|_| unknown())?)),
+        None => Err(unknown()),
+    }
+}
+
+fn build_stage(
+    at: &str,
+    title: String,
+    description: Option<String>,
+    approvers: &[String],
+    min_approvals: Option<u32>,
+    min_rejections: Option<u32>,
+    facts: &SubmissionFacts<'_>,
+) -> Result<StagePlan, DomainError> {
+    let principals = approvers
+        .iter()
+        .enumerate()
+        .map(|(i, id)| principal(&format!("{at}.approvers[{i}]"), id, facts.directory))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut people = std::collections::BTreeSet::new();
+    for p in &principals {
+        match p {
+            Principal::User(u) => {
+                people.insert(u.clone());
+            }
+            Principal::Team(t) => people.extend(facts.directory.members(t)),
+        }
+    }
+    people.remove(facts.requester);
+    let eligible = people.len() as u32;
+    let min_approvals = min_approvals.unwrap_or(1);
+    let min_rejections = min_rejections.unwrap_or(1);
+    for (field, wanted) in [("minApprovals", min_approvals), ("minRejections", min_rejections)] {
+        if wanted > eligible {
+            return Err(DomainError::QuorumUnreachable {
+                field: format!("{at}.{field}"),
+                required: wanted,
+                eligible,
+            });
+        }
+    }
+    Ok(StagePlan {
+        title,
+        description,
+        approvers: principals,
+        min_approvals,
+        min_rejections,
+        eligible_at_submission: eligible,
+    })
+}

@@ -1,0 +1,194 @@
+//! Caller-supplied JSON kept byte for byte (`context`, `uiConfig`, action
+//! parameters), and its canonical form for hashing.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::de::{Error as _, IgnoredAny};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Deepest nesting accepted in caller-supplied JSON.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// A JSON document exactly as the caller wrote it.
+///
+/// In human-readable formats (JSON) it is embedded verbatim; in binary formats
+/// (the MessagePack event log) it travels as a string holding the JSON text.
+/// Either way the bytes a caller sent are the bytes a reader gets back.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawJson(Box<str>);
+
+impl RawJson {
+    /// Checks that `text` is one JSON value no deeper than [`MAX_JSON_DEPTH`].
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let depth = json_depth(&value);
+        if depth > MAX_JSON_DEPTH {
+            return Err(format!(
+                "is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed"
+            ));
+        }
+        Ok(Self(text.into()))
+    }
+
+    /// Wraps a value produced by code (compact form).
+    pub fn from_value(value: &Value) -> Self {
+        Self(value.to_string().into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn to_value(&self) -> Value {
+        // Invariant: the text was checked to be JSON on construction.
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+
+    /// `sha256:<hex>` of the canonical form (see [`canonical_json`]).
+    pub fn canonical_hash(&self) -> String {
+        canonical_hash(&self.to_value())
+    }
+}
+
+impl fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RawJson({})", self.0)
+    }
+}
+
+impl Serialize for RawJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            let raw = RawValue::from_string(self.0.to_string()).map_err(serde::ser::Error::custom)?;
+            raw.serialize(serializer)
+        } else {
+            serializer.serialize_str(&self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text: String = if deserializer.is_human_readable() {
+            let raw: Box<RawValue> = Deserialize::deserialize(deserializer)?;
+            String::from(raw.get())
+        } else {
+            String::deserialize(deserializer)?
+        };
+        RawJson::parse(&text).map_err(D::Error::custom)
+    }
+}
+
+impl JsonSchema for RawJson {
+    fn schema_name() -> Cow<'static, str> {
+        "AnyJson".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({ "description": "Any JSON value, kept byte for byte." })
+    }
+}
+
+/// How deep a value nests (a scalar is 1).
+pub fn json_depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(json_depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(json_depth).max().unwrap_or(0),
+        _ => 1,
+    }
+}
+
+/// Canonical JSON v1: compact, object keys sorted by their UTF-8 bytes,
+/// strings and numbers as serde_json writes them. Two documents that differ
+/// only in white space or key order have the same canonical form.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// `sha256:<hex>` of [`canonical_json`].
+pub fn canonical_hash(value: &Value) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(canonical_json(value))))
+}
+
+/// Accept-anything visitor used to check syntax without building a tree.
+pub fn is_json(text: &str) -> bool {
+    serde_json::from_str::<IgnoredAny>(text).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_form_ignores_key_order_and_white_space() {
+        let a: Value = serde_json::from_str(r#"{ "b": [1, {"y":2,"x":1}], "a": "z" }"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"a":"z","b":[1,{"x":1,"y":2}]}"#).unwrap();
+        assert_eq!(canonical_json(&a), r#"{"a":"z","b":[1,{"x":1,"y":2}]}"#);
+        assert_eq!(canonical_hash(&a), canonical_hash(&b));
+        assert_ne!(canonical_hash(&a), canonical_hash(&json!({"a": "z"})));
+    }
+
+    #[test]
+    fn raw_json_round_trips_byte_for_byte_through_json_and_msgpack_shapes() {
+        let text = r#"{ "z": 1,   "a": [true, null] }"#;
+        let raw = RawJson::parse(text).unwrap();
+        let as_json = serde_json::to_string(&raw).unwrap();
+        assert_eq!(as_json, text);
+        let back: RawJson = serde_json::from_str(&as_json).unwrap();
+        assert_eq!(back.as_str(), text);
+    }
+
+    #[test]
+    fn too_deep_json_is_refused() {
+        let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+        let err = RawJson::parse(&deep).unwrap_err();
+        assert!(err.contains("40 levels"), "{err}");
+        assert!(RawJson::parse("{").is_err());
+    }
+}
