@@ -1,1 +1,224 @@
-fn main() {}
+//! The `signoff` command: `dev` runs everything locally; `gateway` runs one
+//! command gateway; `token issue` makes identity tokens; `submit`, `approve`,
+//! `reject`, `cancel` and `watch` talk to a running system.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use signoff_api::client::{wait_for_decision, CommandClient};
+use signoff_api::clock::SystemClock;
+use signoff_api::config::SignoffConfig;
+use signoff_api::gateway::Gateway;
+use signoff_api::identity::{TokenIssuer, TokenVerifier};
+use signoff_engine::{RequestId, Role};
+use signoff_eventstore::EventStore;
+use signoff_schemas::Reply;
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(name = "signoff", version, about = "Human approval workflows on NATS JetStream")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Connection {
+    /// Config file (signoff.json); `signoff dev` writes one into its data dir.
+    #[arg(long, env = "SIGNOFF_CONFIG", default_value = ".signoff-dev/signoff.json")]
+    config: PathBuf,
+    /// Identity token; default: one issued from the config's key for --as.
+    #[arg(long, env = "SIGNOFF_TOKEN")]
+    token: Option<String>,
+    /// With no --token, issue a token for this user from the config (dev only).
+    #[arg(long = "as", env = "SIGNOFF_USER")]
+    user: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole system locally: a JetStream server and the gateway.
+    Dev {
+        #[arg(long, default_value = ".signoff-dev")]
+        data_dir: PathBuf,
+        /// NATS client port (default: any free port).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Run one command gateway (join any number to the same queue group).
+    Gateway {
+        #[arg(long, env = "SIGNOFF_CONFIG")]
+        config: PathBuf,
+    },
+    /// Identity tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Ask for approval: the spec is a JSON file (or - for stdin).
+    Submit {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        spec: PathBuf,
+        /// The action's parameters as a JSON object.
+        #[arg(long, default_value = "{}")]
+        params: String,
+        #[arg(long)]
+        request_id: Option<Uuid>,
+    },
+    /// Approve the current stage of a request.
+    Approve {
+        #[command(flatten)]
+        connection: Connection,
+        request_id: Uuid,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject a request.
+    Reject {
+        #[command(flatten)]
+        connection: Connection,
+        request_id: Uuid,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Withdraw a pending request (requester or admin).
+    Cancel {
+        #[command(flatten)]
+        connection: Connection,
+        request_id: Uuid,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Follow a request's log until its decision.
+    Watch {
+        #[command(flatten)]
+        connection: Connection,
+        request_id: Uuid,
+        #[arg(long, default_value_t = 3600)]
+        timeout_secs: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token signed with the config's signing key.
+    Issue {
+        #[arg(long, env = "SIGNOFF_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        user: String,
+        /// admin or scheduler; repeat for several.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "signoff=info,warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Dev { data_dir, port } => signoff_api::dev::run(signoff_api::dev::DevOptions { data_dir, port }).await,
+        Command::Gateway { config } => run_gateway(config).await,
+        Command::Token {
+            command: TokenCommand::Issue { config, user, roles, ttl_secs },
+        } => {
+            let config = SignoffConfig::load(&config)?;
+            let roles = roles.iter().map(|r| parse_role(r)).collect::<anyhow::Result<Vec<_>>>()?;
+            println!("{}", TokenIssuer::new(&config.auth)?.issue(&user, &roles, ttl_secs));
+            Ok(())
+        }
+        Command::Submit { connection, spec, params, request_id } => {
+            let spec_text = if spec.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&spec).with_context(|| format!("reading {}", spec.display()))?
+            };
+            let spec: serde_json::Value = serde_json::from_str(&spec_text).context("the spec is not JSON")?;
+            let params: serde_json::Value = serde_json::from_str(&params).context("--params is not JSON")?;
+            let body = json!({
+                "commandId": Uuid::new_v4(),
+                "requestId": request_id.unwrap_or_else(Uuid::new_v4),
+                "spec": spec,
+                "params": params,
+            });
+            send(&connection, "submit", body).await
+        }
+        Command::Approve { connection, request_id, comment } => {
+            let body = json!({"commandId": Uuid::new_v4(), "requestId": request_id, "comment": comment});
+            send(&connection, "approve", body).await
+        }
+        Command::Reject { connection, request_id, reason } => {
+            let body = json!({"commandId": Uuid::new_v4(), "requestId": request_id, "reason": reason});
+            send(&connection, "reject", body).await
+        }
+        Command::Cancel { connection, request_id, reason } => {
+            let body = json!({"commandId": Uuid::new_v4(), "requestId": request_id, "reason": reason});
+            send(&connection, "cancel", body).await
+        }
+        Command::Watch { connection, request_id, timeout_secs } => {
+            let config = SignoffConfig::load(&connection.config)?;
+            let client = async_nats::connect(&config.nats_url).await?;
+            let store = EventStore::open(client, config.stream.settings()).await?;
+            match wait_for_decision(&store, RequestId(request_id), Duration::from_secs(timeout_secs)).await? {
+                Some((stored, decision)) => {
+                    println!("{} at stream sequence {}", decision.name(), stored.sequence);
+                    Ok(())
+                }
+                None => bail!("no decision within {timeout_secs} s"),
+            }
+        }
+    }
+}
+
+fn parse_role(raw: &str) -> anyhow::Result<Role> {
+    match raw {
+        "admin" => Ok(Role::Admin),
+        "scheduler" => Ok(Role::Scheduler),
+        other => bail!("unknown role `{other}`: use admin or scheduler"),
+    }
+}
+
+async fn run_gateway(config: PathBuf) -> anyhow::Result<()> {
+    let config = SignoffConfig::load(&config)?;
+    let client = async_nats::connect(&config.nats_url).await?;
+    let store = Arc::new(EventStore::open(client.clone(), config.stream.settings()).await?);
+    let gateway = Arc::new(Gateway::new(
+        client,
+        store,
+        Arc::new(config.directory.clone()),
+        TokenVerifier::new(&config.auth)?,
+        Arc::new(SystemClock),
+    ));
+    let handle = gateway.spawn().await.map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))?;
+    tracing::info!(nats = %config.nats_url, "gateway running; Ctrl-C stops it");
+    tokio::signal::ctrl_c().await?;
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn send(connection: &Connection, action: &str, body: serde_json::Value) -> anyhow::Result<()> {
+    let config = SignoffConfig::load(&connection.config)?;
+    let token = match (&connection.token, &connection.user) {
+        (Some(token), _) => token.clone(),
+        (None, Some(user)) => TokenIssuer::new(&config.auth)?.issue(user, &[], 300),
+        (None, None) => bail!("give --token (or SIGNOFF_TOKEN), or --as USER to issue one from the config"),
+    };
+    let client = async_nats::connect(&config.nats_url).await?;
+    let reply = CommandClient::new(client, token).send(action, &body).await?;
+    println!("{}", serde_json::to_string_pretty(&reply)?);
+    match reply {
+        Reply::Accepted(_) => Ok(()),
+        Reply::Error(e) => bail!("{}: {}", e.code, e.message),
+    }
+}

@@ -1,1 +1,195 @@
-//! placeholder
+//! The one integration-test harness: [`TestEnv`] starts a real `nats-server`
+//! (dynamic port, temporary store, `sync_interval: always`, killed on drop),
+//! opens the event store and runs gateways with a clock the test controls.
+//! Tests drive the system only through the bus.
+//!
+//! A missing `nats-server` fails the test with instructions; it never skips.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{json, Value};
+use signoff_api::client::CommandClient;
+use signoff_api::clock::ManualClock;
+use signoff_api::gateway::{Gateway, GatewayHandle};
+use signoff_api::identity::{AuthConfig, HmacKey, TokenIssuer, TokenVerifier};
+use signoff_api::local_nats::{LocalNats, NatsServerOptions};
+use signoff_engine::{RequestId, Role, StaticDirectory};
+use signoff_eventstore::{EventStore, StoredCommit, StreamSettings};
+use signoff_schemas::{Accepted, ErrorReply, Reply};
+use uuid::Uuid;
+
+pub use signoff_api::dev::demo_directory;
+
+/// Thursday 2026-11-26 10:00 UTC: the default "now" of a test.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap()
+}
+
+pub fn test_auth() -> AuthConfig {
+    AuthConfig {
+        issuer: "signoff-test".into(),
+        audience: "signoff".into(),
+        keys: vec![HmacKey {
+            kid: "test-1".into(),
+            secret: "test-secret-test-secret-test-secret!".into(),
+        }],
+        signing_key: None,
+        leeway_secs: 0,
+    }
+}
+
+pub struct TestEnv {
+    pub nats: LocalNats,
+    pub client: async_nats::Client,
+    pub store: Arc<EventStore>,
+    pub auth: AuthConfig,
+    pub directory: StaticDirectory,
+    pub issuer: TokenIssuer,
+    pub clock: Arc<ManualClock>,
+    pub gateways: Vec<GatewayHandle>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    /// A server, the event store and one gateway.
+    pub async fn start() -> Self {
+        Self::start_with_gateways(1).await
+    }
+
+    pub async fn start_with_gateways(count: usize) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+            .with_test_writer()
+            .try_init();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let nats = LocalNats::start(NatsServerOptions {
+            store_dir: dir.path().join("jetstream"),
+            port: None,
+            sync_always: true,
+            extra_config: None,
+            server_name: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("could not start nats-server: {e}\nRun the tests with `cargo xtask test`, which installs it, or set SIGNOFF_NATS_SERVER."));
+        let client = async_nats::connect(nats.url()).await.expect("connect to nats");
+        let store = Arc::new(EventStore::open(client.clone(), StreamSettings::default()).await.expect("open event store"));
+        let auth = test_auth();
+        let mut env = TestEnv {
+            nats,
+            client,
+            store,
+            issuer: TokenIssuer::new(&auth).expect("issuer"),
+            auth,
+            directory: demo_directory(),
+            clock: Arc::new(ManualClock::new(t0())),
+            gateways: Vec::new(),
+            _dir: dir,
+        };
+        for _ in 0..count {
+            let handle = env.spawn_gateway().await;
+            env.gateways.push(handle);
+        }
+        env
+    }
+
+    /// Another gateway with its own connection and store (its own cache), in the same queue group.
+    pub async fn spawn_gateway(&self) -> GatewayHandle {
+        let client = async_nats::connect(self.nats.url()).await.expect("connect gateway");
+        let store = Arc::new(EventStore::open(client.clone(), StreamSettings::default()).await.expect("open store"));
+        let gateway = Arc::new(Gateway::new(
+            client,
+            store,
+            Arc::new(self.directory.clone()),
+            TokenVerifier::new(&self.auth).expect("verifier"),
+            self.clock.clone(),
+        ));
+        gateway.spawn().await.expect("gateway subscribes")
+    }
+
+    pub fn token(&self, user: &str) -> String {
+        self.issuer.issue(user, &[], 3600)
+    }
+
+    pub fn client_as(&self, user: &str) -> CommandClient {
+        CommandClient::new(self.client.clone(), self.token(user))
+    }
+
+    pub fn scheduler(&self) -> CommandClient {
+        CommandClient::new(self.client.clone(), self.issuer.issue("scheduler", &[Role::Scheduler], 3600))
+    }
+
+    /// Submits `spec` (JSON text) with `params` (JSON text) as `user`.
+    pub async fn submit(&self, user: &str, spec: &str, params: &str) -> (RequestId, Reply) {
+        let request_id = Uuid::new_v4();
+        let body = format!(
+            r#"{{"commandId":"{}","requestId":"{}","spec":{spec},"params":{params}}}"#,
+            Uuid::new_v4(),
+            request_id
+        );
+        let reply = self.client_as(user).send_raw("submit", body.into_bytes()).await.expect("gateway answers");
+        (RequestId(request_id), reply)
+    }
+
+    /// Submits and expects acceptance.
+    pub async fn submit_ok(&self, user: &str, spec: &str, params: &str) -> (RequestId, Accepted) {
+        let (id, reply) = self.submit(user, spec, params).await;
+        (id, accepted(reply))
+    }
+
+    pub async fn approve(&self, user: &str, request: RequestId) -> Reply {
+        self.act(user, "approve", request, json!({"comment": format!("ok from {user}")})).await
+    }
+
+    pub async fn reject(&self, user: &str, request: RequestId, reason: &str) -> Reply {
+        self.act(user, "reject", request, json!({"reason": reason})).await
+    }
+
+    /// Sends `action` on `request` as `user`, with `extra` fields merged into the body.
+    pub async fn act(&self, user: &str, action: &str, request: RequestId, extra: Value) -> Reply {
+        let client = if user == "scheduler" { self.scheduler() } else { self.client_as(user) };
+        let mut body = json!({"commandId": Uuid::new_v4(), "requestId": request.0});
+        if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+            body.extend(extra);
+        }
+        client.send(action, &body).await.expect("gateway answers")
+    }
+
+    /// The request's commits, straight from the log.
+    pub async fn commits(&self, request: RequestId) -> Vec<StoredCommit> {
+        self.store.read_commits(request, 0).await.expect("read the log")
+    }
+
+    /// Names of every event of the request, in order.
+    pub async fn event_names(&self, request: RequestId) -> Vec<&'static str> {
+        self.commits(request)
+            .await
+            .iter()
+            .flat_map(|c| c.commit.events.iter().map(|e| e.name()))
+            .collect()
+    }
+
+    /// Messages in the whole stream.
+    pub async fn stream_messages(&self) -> u64 {
+        let mut stream = self.store.jetstream().get_stream(&self.store.settings().name).await.expect("stream");
+        stream.info().await.expect("stream info").state.messages
+    }
+}
+
+/// The reply must be an acceptance; otherwise the test fails with the error.
+#[track_caller]
+pub fn accepted(reply: Reply) -> Accepted {
+    match reply {
+        Reply::Accepted(a) => a,
+        Reply::Error(e) => panic!("expected acceptance, got {}: {} (field {:?})", e.code, e.message, e.field),
+    }
+}
+
+/// The reply must be a refusal; otherwise the test fails.
+#[track_caller]
+pub fn refused(reply: Reply) -> ErrorReply {
+    match reply {
+        Reply::Error(e) => e,
+        Reply::Accepted(a) => panic!("expected a refusal, got acceptance at sequence {} ({:?})", a.sequence, a.events),
+    }
+}

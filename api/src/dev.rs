@@ -1,0 +1,98 @@
+//! `signoff dev`: the whole system on one machine. Starts a local JetStream
+//! server (`sync_interval: always`, data under the data dir), writes a dev
+//! config with a fresh signing key and a demo team directory, runs the
+//! gateway, prints where to connect, and runs until Ctrl-C.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use signoff_engine::{Role, StaticDirectory};
+use signoff_eventstore::EventStore;
+
+use crate::clock::SystemClock;
+use crate::config::{SignoffConfig, StreamConfig};
+use crate::gateway::Gateway;
+use crate::identity::{dev_auth_config, TokenIssuer, TokenVerifier};
+use crate::local_nats::{LocalNats, NatsServerOptions};
+
+pub struct DevOptions {
+    pub data_dir: PathBuf,
+    pub port: Option<u16>,
+}
+
+/// The team directory of the product guide's examples.
+pub fn demo_directory() -> StaticDirectory {
+    StaticDirectory::default()
+        .with_user("alice")
+        .with_user("user_123")
+        .with_user("user_456")
+        .with_team("security-team", &["sam", "sofia"])
+        .with_team("manager-team", &["maria", "mike"])
+        .with_team("executive-team", &["erin", "ed"])
+        .with_team("finance-team", &["fiona", "frank"])
+        .with_team("on-call-team", &["oscar", "olivia"])
+        .with_team("database-team", &["dana", "dave"])
+        .with_team("release-managers", &["rita", "rob"])
+        .with_team("operations-team", &["otto", "opal"])
+        .with_team("project-managers", &["paul", "pia"])
+}
+
+pub async fn run(options: DevOptions) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&options.data_dir)
+        .with_context(|| format!("creating {}", options.data_dir.display()))?;
+    let data_dir = options.data_dir.canonicalize()?;
+    let mut nats = LocalNats::start(NatsServerOptions {
+        store_dir: data_dir.join("jetstream"),
+        port: options.port,
+        sync_always: true,
+        extra_config: None,
+        server_name: Some("signoff-dev".into()),
+    })
+    .await
+    .context("starting the local nats-server")?;
+
+    let config_path = data_dir.join("signoff.json");
+    let mut config = if config_path.exists() {
+        SignoffConfig::load(&config_path)?
+    } else {
+        SignoffConfig {
+            nats_url: nats.url(),
+            stream: StreamConfig::default(),
+            auth: dev_auth_config(),
+            directory: demo_directory(),
+        }
+    };
+    config.nats_url = nats.url();
+    config.save(&config_path)?;
+
+    let client = async_nats::connect(&config.nats_url).await?;
+    let store = Arc::new(EventStore::open(client.clone(), config.stream.settings()).await?);
+    let verifier = TokenVerifier::new(&config.auth)?;
+    let gateway = Arc::new(Gateway::new(
+        client,
+        store,
+        Arc::new(config.directory.clone()),
+        verifier,
+        Arc::new(SystemClock),
+    ));
+    let handle = gateway.spawn().await.map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))?;
+
+    let issuer = TokenIssuer::new(&config.auth)?;
+    println!("signoff is running.");
+    println!("  NATS (JetStream, sync_interval: always): {}", config.nats_url);
+    println!("  commands: request/reply on signoff.cmd.<submit|approve|reject|cancel|expire|escalate|record-execution>");
+    println!("  events:   stream {} on {}.<request id>", config.stream.name, config.stream.subject_prefix);
+    println!("  config:   {}", config_path.display());
+    println!("  data:     {}", data_dir.display());
+    println!("  tokens (valid 12 h; `signoff token issue --config {} --user U` makes more):", config_path.display());
+    for (user, roles) in [("alice", vec![]), ("maria", vec![]), ("sam", vec![]), ("scheduler", vec![Role::Scheduler])] {
+        println!("    {user:<10} {}", issuer.issue(user, &roles, 12 * 3600));
+    }
+    println!("Press Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    println!("stopping...");
+    handle.shutdown().await;
+    nats.kill().await?;
+    Ok(())
+}

@@ -1,0 +1,390 @@
+//! The command gateway: a NATS request/reply service in the queue group
+//! `signoff-gateways`. Stateless apart from a load cache whose staleness the
+//! log's concurrency check catches, so any number may run.
+//!
+//! For each command: verify the token → decode the body → load the request →
+//! already applied? answer as the first time → decide → append with the
+//! expected last subject sequence and `Nats-Msg-Id` = command id → reply.
+//! A conflict (another writer won) reloads and decides again.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use futures::StreamExt;
+use signoff_engine::raw_json::canonical_hash;
+use signoff_engine::{
+    Action, ApprovalCommand, ApprovalEvent, CommandId, RawJson, RequestId, TeamDirectory, EVENT_SCHEMA_VERSION,
+};
+use signoff_eventstore::{ApprovalAggregate, Commit, EventStore, Loaded, StoreError};
+use signoff_schemas::replies::codes;
+use signoff_schemas::subjects::{AUTHORIZATION_HEADER, COMMAND_PREFIX, GATEWAY_QUEUE, MAX_COMMAND_BYTES};
+use signoff_schemas::{Accepted, CommandBody, DecodeError, ErrorReply, Reply, StateSummary};
+use tokio::sync::{oneshot, Semaphore};
+use tokio::task::JoinHandle;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::clock::Clock;
+use crate::identity::TokenVerifier;
+
+/// Attempts at one command when other writers keep winning.
+const MAX_ATTEMPTS: usize = 8;
+/// Commands handled at once by one gateway.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// Counters, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct GatewayStats {
+    pub accepted: AtomicU64,
+    pub refused: AtomicU64,
+    pub unauthenticated: AtomicU64,
+    pub conflicts: AtomicU64,
+    pub duplicates: AtomicU64,
+}
+
+pub struct Gateway {
+    client: async_nats::Client,
+    store: Arc<EventStore>,
+    directory: Arc<dyn TeamDirectory>,
+    verifier: TokenVerifier,
+    clock: Arc<dyn Clock>,
+    pub stats: GatewayStats,
+}
+
+/// A running gateway; dropping it does not stop it, [`GatewayHandle::shutdown`] does.
+pub struct GatewayHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+    pub gateway: Arc<Gateway>,
+}
+
+impl GatewayHandle {
+    /// Stops taking commands and waits for those in flight.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Stops at once, like a crash: in-flight commands are dropped unanswered.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+impl Gateway {
+    pub fn new(
+        client: async_nats::Client,
+        store: Arc<EventStore>,
+        directory: Arc<dyn TeamDirectory>,
+        verifier: TokenVerifier,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            client,
+            store,
+            directory,
+            verifier,
+            clock,
+            stats: GatewayStats::default(),
+        }
+    }
+
+    /// Subscribes (the subscription is live when this returns) and serves in the background.
+    pub async fn spawn(self: Arc<Self>) -> Result<GatewayHandle, async_nats::Error> {
+        let subscription = self
+            .client
+            .queue_subscribe(format!("{COMMAND_PREFIX}.>"), GATEWAY_QUEUE.into())
+            .await?;
+        server_round_trip(&self.client).await?;
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(self.clone().serve(subscription, async {
+            let _ = stopped.await;
+        }));
+        Ok(GatewayHandle {
+            stop: Some(stop),
+            task,
+            gateway: self,
+        })
+    }
+
+    async fn serve(self: Arc<Self>, mut subscription: async_nats::Subscriber, shutdown: impl Future<Output = ()>) {
+        let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        tokio::pin!(shutdown);
+        loop {
+            let message = tokio::select! {
+                _ = &mut shutdown => break,
+                message = subscription.next() => match message {
+                    Some(message) => message,
+                    None => break,
+                },
+            };
+            let Ok(permit) = permits.clone().acquire_owned().await else { break };
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.respond(message).await;
+                drop(permit);
+            });
+        }
+        let _ = subscription.unsubscribe().await;
+        let _ = permits.acquire_many(MAX_IN_FLIGHT as u32).await;
+        info!("gateway stopped");
+    }
+
+    async fn respond(&self, message: async_nats::Message) {
+        let reply = self
+            .handle(message.subject.as_str(), message.headers.as_ref(), &message.payload)
+            .await;
+        if let Some(reply_to) = message.reply {
+            let body = serde_json::to_vec(&reply).expect("replies serialize");
+            if let Err(e) = self.client.publish(reply_to, body.into()).await {
+                warn!(error = %e, "could not send a reply; the caller will retry with the same command id");
+            }
+        }
+    }
+
+    /// Handles one command message and returns the reply. Never panics on input.
+    pub async fn handle(&self, subject: &str, headers: Option<&HeaderMap>, payload: &[u8]) -> Reply {
+        let action = subject.strip_prefix(COMMAND_PREFIX).and_then(|s| s.strip_prefix('.')).unwrap_or(subject);
+        let span = info_span!("command", action, command_id = tracing::field::Empty, request_id = tracing::field::Empty, outcome = tracing::field::Empty);
+        let reply = self.handle_inner(action, headers, payload).instrument(span.clone()).await;
+        let outcome = match &reply {
+            Reply::Accepted(a) if a.duplicate => "duplicate",
+            Reply::Accepted(_) => "accepted",
+            Reply::Error(e) => e.code.as_str(),
+        };
+        span.record("outcome", outcome);
+        let counter = match &reply {
+            Reply::Accepted(a) if a.duplicate => &self.stats.duplicates,
+            Reply::Accepted(_) => &self.stats.accepted,
+            Reply::Error(e) if e.code == codes::UNAUTHENTICATED => &self.stats.unauthenticated,
+            Reply::Error(_) => &self.stats.refused,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        reply
+    }
+
+    async fn handle_inner(&self, action: &str, headers: Option<&HeaderMap>, payload: &[u8]) -> Reply {
+        if payload.len() > MAX_COMMAND_BYTES {
+            return error(
+                codes::COMMAND_TOO_LARGE,
+                format!("the command is {} bytes; at most {MAX_COMMAND_BYTES} are accepted", payload.len()),
+                None,
+                false,
+            );
+        }
+        let authorization = headers.and_then(|h| h.get(AUTHORIZATION_HEADER)).map(|v| v.as_str());
+        let actor = match self.verifier.verify_header(authorization) {
+            Ok(actor) => actor,
+            Err(e) => return error(codes::UNAUTHENTICATED, e.to_string(), None, false),
+        };
+        let body = match CommandBody::decode(action, payload) {
+            Ok(body) => body,
+            Err(DecodeError::UnknownAction(a)) => {
+                return error(codes::UNKNOWN_COMMAND, DecodeError::UnknownAction(a).to_string(), None, false)
+            }
+            Err(DecodeError::Malformed { field, problem }) => {
+                return error(codes::MALFORMED_COMMAND, format!("{field}: {problem}"), Some(field), false)
+            }
+        };
+        let (command_id, request_id) = body.ids();
+        let span = tracing::Span::current();
+        span.record("command_id", tracing::field::display(command_id));
+        span.record("request_id", tracing::field::display(request_id));
+        let command_hash = command_hash(action, payload);
+        let command = ApprovalCommand {
+            command_id: CommandId(command_id),
+            request_id: RequestId(request_id),
+            actor,
+            at: self.clock.now(),
+            action: to_action(body),
+        };
+        self.execute(command, command_hash).await
+    }
+
+    async fn execute(&self, command: ApprovalCommand, command_hash: String) -> Reply {
+        let mut unavailable = 0;
+        for attempt in 0..MAX_ATTEMPTS {
+            let loaded = match self.store.load(command.request_id).await {
+                Ok(loaded) => loaded,
+                Err(e) => match retry_or_fail(e, &mut unavailable).await {
+                    Some(reply) => return reply,
+                    None => continue,
+                },
+            };
+            if let Some(applied) = loaded.commands.get(&command.command_id) {
+                if applied.command_hash != command_hash {
+                    return error(
+                        codes::COMMAND_ID_REUSED,
+                        format!(
+                            "command id {} was already used for a different command (stream sequence {})",
+                            command.command_id, applied.sequence
+                        ),
+                        Some("commandId".into()),
+                        false,
+                    );
+                }
+                return self.original_answer(&command, applied.sequence).await;
+            }
+            let events = match loaded.aggregate.decide(&command, self.directory.as_ref()) {
+                Ok(events) => events,
+                Err(e) => {
+                    let field = match &e {
+                        signoff_eventstore::CommandError::Domain(d) => d.field().map(str::to_owned),
+                        _ => None,
+                    };
+                    return error(e.code(), e.to_string(), field, false);
+                }
+            };
+            let commit = Commit {
+                schema_version: EVENT_SCHEMA_VERSION,
+                request_id: command.request_id,
+                command_id: command.command_id,
+                command_hash: command_hash.clone(),
+                action: command.action.name().to_owned(),
+                actor: command.actor.user.clone(),
+                at: command.at,
+                events: events.clone(),
+            };
+            match self.store.append(&loaded, commit).await {
+                Ok(appended) if !appended.duplicate => {
+                    let mut after = loaded.aggregate.clone();
+                    for event in events.iter().cloned() {
+                        after.fold(event);
+                    }
+                    return Reply::Accepted(accepted(&command, appended.sequence, false, &events, &after));
+                }
+                // Stored before by another attempt with this command id: the reload finds it.
+                Ok(_) => continue,
+                Err(StoreError::Conflict { .. }) => {
+                    self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                    self.store.forget(command.request_id);
+                    tokio::time::sleep(Duration::from_millis((attempt as u64) * 2)).await;
+                }
+                Err(e) => {
+                    if let Some(reply) = retry_or_fail(e, &mut unavailable).await {
+                        return reply;
+                    }
+                }
+            }
+        }
+        error(
+            codes::CONTENDED,
+            format!("request {} kept changing under {MAX_ATTEMPTS} attempts; send the same command again", command.request_id),
+            None,
+            true,
+        )
+    }
+
+    /// The reply the command got the first time: the state as of its commit.
+    async fn original_answer(&self, command: &ApprovalCommand, sequence: u64) -> Reply {
+        let commits = match self.store.read_commits(command.request_id, 0).await {
+            Ok(commits) => commits,
+            Err(e) => return error(codes::UNAVAILABLE, e.to_string(), None, true),
+        };
+        let mut loaded = Loaded::empty(command.request_id);
+        let mut events = Vec::new();
+        for stored in commits.into_iter().take_while(|c| c.sequence <= sequence) {
+            if stored.sequence == sequence {
+                events = stored.commit.events.clone();
+            }
+            loaded.fold(stored.sequence, stored.commit);
+        }
+        Reply::Accepted(accepted(command, sequence, true, &events, &loaded.aggregate))
+    }
+}
+
+/// Waits until the server has processed everything this connection sent
+/// before (its subscriptions included): a message to our own inbox comes back.
+/// `flush` alone only empties the socket buffer.
+pub async fn server_round_trip(client: &async_nats::Client) -> Result<(), async_nats::Error> {
+    let inbox = client.new_inbox();
+    let mut echo = client.subscribe(inbox.clone()).await?;
+    client.publish(inbox, bytes::Bytes::new()).await?;
+    tokio::time::timeout(Duration::from_secs(10), echo.next())
+        .await
+        .map_err(|_| "the server did not echo within 10 s")?
+        .ok_or("the connection closed")?;
+    Ok(())
+}
+
+/// Unavailable: retried a few times with the same command id (safe: the log
+/// de-duplicates); anything else is answered at once.
+async fn retry_or_fail(e: StoreError, unavailable: &mut u32) -> Option<Reply> {
+    match e {
+        StoreError::Unavailable(_) if *unavailable < 3 => {
+            *unavailable += 1;
+            tokio::time::sleep(Duration::from_millis(50 * u64::from(*unavailable))).await;
+            None
+        }
+        StoreError::Unavailable(why) => Some(error(codes::UNAVAILABLE, why, None, true)),
+        StoreError::Decode { .. } | StoreError::UnsupportedSchema { .. } => {
+            Some(error(codes::HISTORY_DOES_NOT_REPLAY, e.to_string(), None, false))
+        }
+        other => Some(error(codes::UNAVAILABLE, other.to_string(), None, true)),
+    }
+}
+
+fn command_hash(action: &str, payload: &[u8]) -> String {
+    let body: serde_json::Value = serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null);
+    canonical_hash(&serde_json::json!({ "action": action, "body": body }))
+}
+
+fn to_action(body: CommandBody) -> Action {
+    match body {
+        CommandBody::Submit(b) => Action::Submit {
+            spec: Box::new(b.spec),
+            params: b.params.unwrap_or_else(|| RawJson::parse("{}").expect("valid JSON")),
+        },
+        CommandBody::Approve(b) => Action::Approve {
+            comment: b.comment,
+            params_hash: b.params_hash,
+        },
+        CommandBody::Reject(b) => Action::Reject { reason: b.reason },
+        CommandBody::Cancel(b) => Action::Cancel { reason: b.reason },
+        CommandBody::Expire(_) => Action::Expire,
+        CommandBody::Escalate(b) => Action::Escalate { level: b.level },
+        CommandBody::RecordExecution(b) => Action::RecordExecution {
+            outcome: b.outcome,
+            summary: b.summary,
+            params: b.params,
+        },
+    }
+}
+
+fn accepted(
+    command: &ApprovalCommand,
+    sequence: u64,
+    duplicate: bool,
+    events: &[ApprovalEvent],
+    after: &ApprovalAggregate,
+) -> Accepted {
+    let state = &after.state;
+    Accepted {
+        request_id: command.request_id.0,
+        command_id: command.command_id.0,
+        sequence,
+        duplicate,
+        events: events.iter().map(|e| e.name().to_owned()).collect(),
+        state: StateSummary {
+            status: state.status,
+            current_stage: state.current_stage,
+            stage_count: state.plan().map_or(0, |p| p.stages.len() as u32),
+            escalation_level: state.escalation_level,
+            decided_at: state.decided_at,
+            params_hash: state.submitted.as_ref().map(|s| s.params_hash.clone()),
+        },
+    }
+}
+
+fn error(code: &str, message: String, field: Option<String>, retryable: bool) -> Reply {
+    Reply::Error(ErrorReply {
+        code: code.to_owned(),
+        message,
+        field,
+        retryable,
+    })
+}

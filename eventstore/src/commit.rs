@@ -1,0 +1,58 @@
+//! One commit = one JetStream message = all events of one command, so a
+//! command's events are stored atomically. MessagePack (named fields) with the
+//! schema version in a header and in the body.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use signoff_engine::{ApprovalEvent, CommandId, RequestId, UserId, EVENT_SCHEMA_VERSION};
+
+use crate::error::StoreError;
+
+pub const HEADER_SCHEMA: &str = "Signoff-Schema";
+pub const HEADER_ACTION: &str = "Signoff-Action";
+pub const CONTENT_TYPE: &str = "application/msgpack";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Commit {
+    pub schema_version: u32,
+    pub request_id: RequestId,
+    pub command_id: CommandId,
+    /// `sha256:` of the command as received; a re-used command id with other content is refused.
+    pub command_hash: String,
+    /// `submit`, `approve`, ...
+    pub action: String,
+    pub actor: UserId,
+    pub at: DateTime<Utc>,
+    pub events: Vec<ApprovalEvent>,
+}
+
+impl Commit {
+    pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        rmp_serde::to_vec_named(self).map_err(|e| StoreError::Encode(e.to_string()))
+    }
+
+    pub fn decode(sequence: u64, payload: &[u8]) -> Result<Self, StoreError> {
+        let commit: Commit = rmp_serde::from_slice(payload).map_err(|e| StoreError::Decode {
+            sequence,
+            problem: e.to_string(),
+        })?;
+        if commit.schema_version != EVENT_SCHEMA_VERSION {
+            return Err(StoreError::UnsupportedSchema {
+                sequence,
+                found: commit.schema_version,
+                supported: EVENT_SCHEMA_VERSION,
+            });
+        }
+        Ok(commit)
+    }
+}
+
+/// A commit as read back, with its place in the stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredCommit {
+    pub sequence: u64,
+    pub subject: String,
+    pub commit: Commit,
+}

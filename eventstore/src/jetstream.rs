@@ -1,0 +1,365 @@
+//! The event log on NATS JetStream: one subject per request
+//! (`signoff.events.<request id>`), one message per commit, optimistic
+//! concurrency with `Nats-Expected-Last-Subject-Sequence`, idempotency with
+//! `Nats-Msg-Id` = command id. Loads read only the request's own subject
+//! (direct get, `next_by_subj`), so their cost does not grow with the stream.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage, stream};
+use futures::{Stream, StreamExt};
+use signoff_engine::{CommandId, RequestId, EVENT_SCHEMA_VERSION};
+use tracing::{debug, instrument};
+
+use crate::aggregate::ApprovalAggregate;
+use crate::commit::{Commit, StoredCommit, CONTENT_TYPE, HEADER_ACTION, HEADER_SCHEMA};
+use crate::error::StoreError;
+
+/// Oldest nats-server signoff runs against, and why.
+pub const MIN_SERVER_VERSION: (u64, u64, u64) = (2, 10, 0);
+pub const MIN_SERVER_VERSION_WHY: &str =
+    "direct gets by subject with next_by_subj on streams with allow_direct, and `sync_interval: always`, are relied on as they behave from 2.10";
+
+/// Where the log lives and how it is kept.
+#[derive(Clone, Debug)]
+pub struct StreamSettings {
+    pub name: String,
+    pub subject_prefix: String,
+    /// 1 on one machine; 3 in a cluster.
+    pub replicas: usize,
+    /// How long JetStream remembers a `Nats-Msg-Id` (retries inside it get the duplicate ack).
+    pub duplicate_window: Duration,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            name: "SIGNOFF_EVENTS".into(),
+            subject_prefix: "signoff.events".into(),
+            replicas: 1,
+            duplicate_window: Duration::from_secs(120),
+        }
+    }
+}
+
+impl StreamSettings {
+    pub fn subject(&self, request: RequestId) -> String {
+        format!("{}.{}", self.subject_prefix, request)
+    }
+
+    pub fn all_subjects(&self) -> String {
+        format!("{}.>", self.subject_prefix)
+    }
+
+    /// The stream as signoff needs it: no deletes, no purges, new writes refused
+    /// rather than old history dropped, unlimited messages per subject.
+    pub fn stream_config(&self) -> stream::Config {
+        stream::Config {
+            name: self.name.clone(),
+            description: Some("signoff approval events: one subject per request, one message per command".into()),
+            subjects: vec![self.all_subjects()],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            discard: stream::DiscardPolicy::New,
+            max_messages_per_subject: -1,
+            max_messages: -1,
+            max_bytes: -1,
+            num_replicas: self.replicas,
+            duplicate_window: self.duplicate_window,
+            deny_delete: true,
+            deny_purge: true,
+            allow_rollup: false,
+            allow_direct: true,
+            ..Default::default()
+        }
+    }
+}
+
+/// A command already in a request's log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppliedCommand {
+    pub sequence: u64,
+    pub command_hash: String,
+}
+
+/// A request as loaded: its aggregate, where its subject ends, and the
+/// commands already applied to it (for idempotent retries past the duplicate window).
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub request_id: RequestId,
+    pub aggregate: ApprovalAggregate,
+    /// Stream sequence of the request's last commit; 0 when it has none.
+    pub last_sequence: u64,
+    pub commands: HashMap<CommandId, AppliedCommand>,
+}
+
+impl Loaded {
+    pub fn empty(request_id: RequestId) -> Self {
+        Self {
+            request_id,
+            aggregate: ApprovalAggregate::default(),
+            last_sequence: 0,
+            commands: HashMap::new(),
+        }
+    }
+
+    pub fn fold(&mut self, sequence: u64, commit: Commit) {
+        self.commands.insert(
+            commit.command_id,
+            AppliedCommand {
+                sequence,
+                command_hash: commit.command_hash,
+            },
+        );
+        for event in commit.events {
+            self.aggregate.fold(event);
+        }
+        self.last_sequence = sequence;
+    }
+}
+
+/// The result of an append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub sequence: u64,
+    /// JetStream had already stored a message with this command id (a retry).
+    pub duplicate: bool,
+}
+
+/// The JetStream event store. Cheap to share (`Arc`); safe for concurrent use.
+pub struct EventStore {
+    js: jetstream::Context,
+    stream: stream::Stream,
+    settings: StreamSettings,
+    cache: Mutex<HashMap<RequestId, Loaded>>,
+    cache_capacity: usize,
+}
+
+impl EventStore {
+    /// Checks the server version, creates the stream or checks that the
+    /// existing one keeps signoff's guarantees.
+    pub async fn open(client: async_nats::Client, settings: StreamSettings) -> Result<Self, StoreError> {
+        check_server_version(&client.server_info().version)?;
+        let js = jetstream::new(client);
+        let wanted = settings.stream_config();
+        let mut stream = js
+            .get_or_create_stream(wanted.clone())
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let info = stream.info().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        check_stream(&info.config, &wanted)?;
+        Ok(Self {
+            js,
+            stream,
+            settings,
+            cache: Mutex::new(HashMap::new()),
+            cache_capacity: 10_000,
+        })
+    }
+
+    pub fn settings(&self) -> &StreamSettings {
+        &self.settings
+    }
+
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// Loads a request: from the cache if present, then whatever its subject
+    /// holds past the cached sequence.
+    #[instrument(level = "debug", skip(self), fields(request = %request_id))]
+    pub async fn load(&self, request_id: RequestId) -> Result<Loaded, StoreError> {
+        let cached = self.cache.lock().expect("cache lock").get(&request_id).cloned();
+        let mut loaded = cached.unwrap_or_else(|| Loaded::empty(request_id));
+        for stored in self.read_commits(request_id, loaded.last_sequence).await? {
+            loaded.fold(stored.sequence, stored.commit);
+        }
+        self.remember(&loaded);
+        Ok(loaded)
+    }
+
+    /// Every commit of a request after stream sequence `after` (0: all), in order.
+    pub async fn read_commits(&self, request_id: RequestId, after: u64) -> Result<Vec<StoredCommit>, StoreError> {
+        let subject = self.settings.subject(request_id);
+        let mut next = after + 1;
+        let mut commits = Vec::new();
+        loop {
+            match self.stream.direct_get_next_for_subject(subject.clone(), Some(next)).await {
+                Ok(message) => {
+                    next = message.sequence + 1;
+                    commits.push(StoredCommit {
+                        sequence: message.sequence,
+                        subject: message.subject.to_string(),
+                        commit: Commit::decode(message.sequence, &message.payload)?,
+                    });
+                }
+                Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => return Ok(commits),
+                Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+            }
+        }
+    }
+
+    /// Appends one commit after `loaded.last_sequence`. A conflict means
+    /// someone else appended first: reload and decide again.
+    #[instrument(level = "debug", skip(self, loaded, commit), fields(request = %loaded.request_id, command = %commit.command_id))]
+    pub async fn append(&self, loaded: &Loaded, commit: Commit) -> Result<Appended, StoreError> {
+        let appended = self.publish(loaded.request_id, loaded.last_sequence, &commit).await?;
+        if appended.duplicate {
+            debug!(sequence = appended.sequence, "duplicate command id; JetStream kept the first");
+            self.forget(loaded.request_id);
+        } else {
+            let mut next = loaded.clone();
+            next.fold(appended.sequence, commit);
+            self.remember(&next);
+        }
+        Ok(appended)
+    }
+
+    /// Publishes one commit with the concurrency and idempotency headers; leaves the cache alone.
+    pub(crate) async fn publish(&self, request_id: RequestId, expected_last: u64, commit: &Commit) -> Result<Appended, StoreError> {
+        debug_assert_eq!(commit.schema_version, EVENT_SCHEMA_VERSION);
+        let message = PublishMessage::build()
+            .payload(commit.encode()?.into())
+            .message_id(commit.command_id.to_string())
+            .expected_last_subject_sequence(expected_last)
+            .header(HEADER_SCHEMA, EVENT_SCHEMA_VERSION.to_string().as_str())
+            .header(HEADER_ACTION, commit.action.as_str())
+            .header("Content-Type", CONTENT_TYPE);
+        let subject = self.settings.subject(request_id);
+        let ack = match self.js.send_publish(subject, message).await {
+            Ok(future) => future.await,
+            Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+        };
+        let ack = ack.map_err(|e| match e.kind() {
+            PublishErrorKind::WrongLastSequence => StoreError::Conflict { expected: expected_last },
+            PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Refused(e.to_string()),
+        })?;
+        Ok(Appended {
+            sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        })
+    }
+
+    /// Drops a request from the cache (after a conflict or a duplicate).
+    pub fn forget(&self, request_id: RequestId) {
+        self.cache.lock().expect("cache lock").remove(&request_id);
+    }
+
+    fn remember(&self, loaded: &Loaded) {
+        let mut cache = self.cache.lock().expect("cache lock");
+        if cache.len() >= self.cache_capacity && !cache.contains_key(&loaded.request_id) {
+            if let Some(victim) = cache.keys().next().copied() {
+                cache.remove(&victim);
+            }
+        }
+        cache.insert(loaded.request_id, loaded.clone());
+    }
+
+    /// Follows one request's commits as they are appended, from the first
+    /// (an ordered consumer on its subject): a decision cannot be missed,
+    /// whenever the watcher starts.
+    pub async fn watch(
+        &self,
+        request_id: RequestId,
+    ) -> Result<impl Stream<Item = Result<StoredCommit, StoreError>>, StoreError> {
+        self.watch_subject(self.settings.subject(request_id)).await
+    }
+
+    /// Follows every request's commits, from the start of the stream.
+    pub async fn watch_all(&self) -> Result<impl Stream<Item = Result<StoredCommit, StoreError>>, StoreError> {
+        self.watch_subject(self.settings.all_subjects()).await
+    }
+
+    async fn watch_subject(
+        &self,
+        filter_subject: String,
+    ) -> Result<impl Stream<Item = Result<StoredCommit, StoreError>>, StoreError> {
+        let consumer = self
+            .stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject,
+                deliver_policy: jetstream::consumer::DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(messages.map(|message| {
+            let message = message.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let info = message.info().map_err(|e| StoreError::Refused(e.to_string()))?;
+            let sequence = info.stream_sequence;
+            Ok(StoredCommit {
+                sequence,
+                subject: message.subject.to_string(),
+                commit: Commit::decode(sequence, &message.payload)?,
+            })
+        }))
+    }
+}
+
+/// `2.15.1` (or `2.15.1-beta`) against [`MIN_SERVER_VERSION`].
+pub fn check_server_version(version: &str) -> Result<(), StoreError> {
+    let parsed = parse_version(version);
+    if parsed.is_some_and(|v| v >= MIN_SERVER_VERSION) {
+        return Ok(());
+    }
+    let (a, b, c) = MIN_SERVER_VERSION;
+    Err(StoreError::ServerTooOld {
+        found: if version.is_empty() { "(unknown)".into() } else { version.into() },
+        min: format!("{a}.{b}.{c}"),
+        why: MIN_SERVER_VERSION_WHY,
+    })
+}
+
+pub fn parse_version(version: &str) -> Option<(u64, u64, u64)> {
+    let core = version.trim().trim_start_matches('v');
+    let core = core.split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+}
+
+fn check_stream(found: &stream::Config, wanted: &stream::Config) -> Result<(), StoreError> {
+    let problem = |what: &str| {
+        Err(StoreError::StreamMisconfigured {
+            stream: found.name.clone(),
+            problem: what.to_owned(),
+        })
+    };
+    if !found.deny_delete || !found.deny_purge {
+        return problem("it allows deletes or purges; signoff's log must be append-only");
+    }
+    if !found.allow_direct {
+        return problem("allow_direct is off; loads need direct gets by subject");
+    }
+    if found.discard != stream::DiscardPolicy::New {
+        return problem("discard policy is `old`; at a limit it would drop history instead of refusing writes");
+    }
+    if found.max_messages_per_subject != -1 && found.max_messages_per_subject != 0 {
+        return problem("max_messages_per_subject is limited; a request's history must be kept whole");
+    }
+    if found.subjects != wanted.subjects {
+        return problem(&format!("its subjects are {:?}, not {:?}", found.subjects, wanted.subjects));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_versions_are_compared_numerically() {
+        assert_eq!(parse_version("2.15.1"), Some((2, 15, 1)));
+        assert_eq!(parse_version("v2.10.0-beta.1"), Some((2, 10, 0)));
+        assert!(check_server_version("2.15.1").is_ok());
+        assert!(check_server_version("2.10.0").is_ok());
+        assert!(matches!(check_server_version("2.9.25"), Err(StoreError::ServerTooOld { .. })));
+        assert!(check_server_version("").is_err());
+    }
+}

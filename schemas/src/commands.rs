@@ -1,0 +1,159 @@
+//! Command bodies (JSON). Every body has the caller-chosen `commandId` (re-used
+//! on retry) and the `requestId` it acts on. Unknown fields are refused.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use signoff_engine::{ExecutionOutcome, RawJson, WorkflowSpec};
+use uuid::Uuid;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubmitBody {
+    pub command_id: Uuid,
+    pub request_id: Uuid,
+    pub spec: WorkflowSpec,
+    /// The action's named parameters (a JSON object); bound to the approval by hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<RawJson>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApproveBody {
+    pub command_id: Uuid,
+    pub request_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The parameters hash the approver saw; refused if it is not the request's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params_hash: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RejectBody {
+    pub command_id: Uuid,
+    pub request_id: Uuid,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CancelBody {
+    pub command_id: Uuid,
+    pub request_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpireBody {
+    pub command_id: Uuid,
+    pub request_id: Uuid,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EscalateBody {
+    pub command_id: Uuid,
+    pub request_id: Uuid,
+    /// 1 for the first level.
+    pub level: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordExecutionBody {
+    pub command_id: Uuid,
+    pub request_id: Uuid,
+    pub outcome: ExecutionOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// The parameters the action ran with; must hash to the approved ones.
+    pub params: RawJson,
+}
+
+/// Any command body, by action.
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
+pub enum CommandBody {
+    Submit(SubmitBody),
+    Approve(ApproveBody),
+    Reject(RejectBody),
+    Cancel(CancelBody),
+    Expire(ExpireBody),
+    Escalate(EscalateBody),
+    RecordExecution(RecordExecutionBody),
+}
+
+/// The `$defs` name of an action's body in `commands.schema.json`.
+pub fn body_name(action: &str) -> &'static str {
+    match action {
+        "submit" => "SubmitBody",
+        "approve" => "ApproveBody",
+        "reject" => "RejectBody",
+        "cancel" => "CancelBody",
+        "expire" => "ExpireBody",
+        "escalate" => "EscalateBody",
+        "record-execution" => "RecordExecutionBody",
+        _ => "",
+    }
+}
+
+/// Why a body could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown command `{0}`; known: submit, approve, reject, cancel, expire, escalate, record-execution")]
+    UnknownAction(String),
+    #[error("{field}: {problem}")]
+    Malformed { field: String, problem: String },
+}
+
+impl CommandBody {
+    /// Decodes the JSON body of `action`, naming the field of the first problem.
+    pub fn decode(action: &str, body: &[u8]) -> Result<Self, DecodeError> {
+        fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeError> {
+            let mut de = serde_json::Deserializer::from_slice(body);
+            let value = serde_path_to_error_like(&mut de)?;
+            de.end().map_err(|e| DecodeError::Malformed {
+                field: "body".into(),
+                problem: e.to_string(),
+            })?;
+            Ok(value)
+        }
+        Ok(match action {
+            "submit" => CommandBody::Submit(parse(body)?),
+            "approve" => CommandBody::Approve(parse(body)?),
+            "reject" => CommandBody::Reject(parse(body)?),
+            "cancel" => CommandBody::Cancel(parse(body)?),
+            "expire" => CommandBody::Expire(parse(body)?),
+            "escalate" => CommandBody::Escalate(parse(body)?),
+            "record-execution" => CommandBody::RecordExecution(parse(body)?),
+            other => return Err(DecodeError::UnknownAction(other.chars().take(64).collect())),
+        })
+    }
+
+    pub fn ids(&self) -> (Uuid, Uuid) {
+        match self {
+            CommandBody::Submit(b) => (b.command_id, b.request_id),
+            CommandBody::Approve(b) => (b.command_id, b.request_id),
+            CommandBody::Reject(b) => (b.command_id, b.request_id),
+            CommandBody::Cancel(b) => (b.command_id, b.request_id),
+            CommandBody::Expire(b) => (b.command_id, b.request_id),
+            CommandBody::Escalate(b) => (b.command_id, b.request_id),
+            CommandBody::RecordExecution(b) => (b.command_id, b.request_id),
+        }
+    }
+}
+
+fn serde_path_to_error_like<'de, T: Deserialize<'de>>(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+) -> Result<T, DecodeError> {
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        DecodeError::Malformed {
+            field: if path == "." { "body".into() } else { path },
+            problem: e.into_inner().to_string(),
+        }
+    })
+}
