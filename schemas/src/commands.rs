@@ -151,9 +151,9 @@ fn serde_path_to_error_like<'de, T: Deserialize<'de>>(
 ) -> Result<T, DecodeError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        DecodeError::Malformed {
-            field: if path == "." { "body".into() } else { path },
-            problem: e.into_inner().to_string(),
-        }
+        let problem = e.into_inner().to_string();
+        // The path names the field, an unknown one included; `.`/`?`: the body itself.
+        let field = if path == "." || path == "?" { "body".to_owned() } else { path };
+        DecodeError::Malformed { field, problem }
     })
 }
