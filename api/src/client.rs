@@ -74,7 +74,9 @@ impl CommandClient {
         if let Some(token) = &self.token {
             headers.insert(AUTHORIZATION_HEADER, format!("Bearer {token}").as_str());
         }
-        let request = self.client.request_with_headers(subject.clone(), headers, body.into());
+        let request = self
+            .client
+            .request_with_headers(subject.clone(), headers, body.into());
         let message = tokio::time::timeout(self.timeout, request)
             .await
             .map_err(|_| ClientError::NoAnswer {
@@ -98,7 +100,13 @@ pub async fn wait_for_decision(
     let watch = async {
         while let Some(stored) = commits.next().await {
             let stored = stored?;
-            if let Some(decision) = stored.commit.events.iter().find(|e| e.is_decision()).cloned() {
+            if let Some(decision) = stored
+                .commit
+                .events
+                .iter()
+                .find(|e| e.is_decision())
+                .cloned()
+            {
                 return Ok(Some((stored, decision)));
             }
         }

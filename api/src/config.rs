@@ -56,9 +56,16 @@ impl StreamConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {field}: {problem}")]
-    Invalid { path: String, field: String, problem: String },
+    Invalid {
+        path: String,
+        field: String,
+        problem: String,
+    },
 }
 
 impl SignoffConfig {
@@ -69,20 +76,27 @@ impl SignoffConfig {
             source,
         })?;
         let mut de = serde_json::Deserializer::from_str(&text);
-        let config: SignoffConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| ConfigError::Invalid {
-            path: shown.clone(),
-            field: e.path().to_string(),
-            problem: e.into_inner().to_string(),
-        })?;
-        config.directory.validate().map_err(|problem| ConfigError::Invalid {
-            path: shown.clone(),
-            field: "directory".into(),
-            problem,
-        })?;
+        let config: SignoffConfig =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| ConfigError::Invalid {
+                path: shown.clone(),
+                field: e.path().to_string(),
+                problem: e.into_inner().to_string(),
+            })?;
+        config
+            .directory
+            .validate()
+            .map_err(|problem| ConfigError::Invalid {
+                path: shown.clone(),
+                field: "directory".into(),
+                problem,
+            })?;
         Ok(config)
     }
 
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        std::fs::write(path, serde_json::to_string_pretty(self).expect("config serializes") + "\n")
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(self).expect("config serializes") + "\n",
+        )
     }
 }

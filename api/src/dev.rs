@@ -76,17 +76,34 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         verifier,
         Arc::new(SystemClock),
     ));
-    let handle = gateway.spawn().await.map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))?;
+    let handle = gateway
+        .spawn()
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))?;
 
     let issuer = TokenIssuer::new(&config.auth)?;
     println!("signoff is running.");
-    println!("  NATS (JetStream, sync_interval: always): {}", config.nats_url);
+    println!(
+        "  NATS (JetStream, sync_interval: always): {}",
+        config.nats_url
+    );
     println!("  commands: request/reply on signoff.cmd.<submit|approve|reject|cancel|expire|escalate|record-execution>");
-    println!("  events:   stream {} on {}.<request id>", config.stream.name, config.stream.subject_prefix);
+    println!(
+        "  events:   stream {} on {}.<request id>",
+        config.stream.name, config.stream.subject_prefix
+    );
     println!("  config:   {}", config_path.display());
     println!("  data:     {}", data_dir.display());
-    println!("  tokens (valid 12 h; `signoff token issue --config {} --user U` makes more):", config_path.display());
-    for (user, roles) in [("alice", vec![]), ("maria", vec![]), ("sam", vec![]), ("scheduler", vec![Role::Scheduler])] {
+    println!(
+        "  tokens (valid 12 h; `signoff token issue --config {} --user U` makes more):",
+        config_path.display()
+    );
+    for (user, roles) in [
+        ("alice", vec![]),
+        ("maria", vec![]),
+        ("sam", vec![]),
+        ("scheduler", vec![Role::Scheduler]),
+    ] {
         println!("    {user:<10} {}", issuer.issue(user, &roles, 12 * 3600));
     }
     println!("Press Ctrl-C to stop.");

@@ -16,11 +16,14 @@ use async_nats::HeaderMap;
 use futures::StreamExt;
 use signoff_engine::raw_json::canonical_hash;
 use signoff_engine::{
-    Action, ApprovalCommand, ApprovalEvent, CommandId, RawJson, RequestId, TeamDirectory, EVENT_SCHEMA_VERSION,
+    Action, ApprovalCommand, ApprovalEvent, CommandId, RawJson, RequestId, TeamDirectory,
+    EVENT_SCHEMA_VERSION,
 };
 use signoff_eventstore::{ApprovalAggregate, Commit, EventStore, Loaded, StoreError};
 use signoff_schemas::replies::codes;
-use signoff_schemas::subjects::{AUTHORIZATION_HEADER, COMMAND_PREFIX, GATEWAY_QUEUE, MAX_COMMAND_BYTES};
+use signoff_schemas::subjects::{
+    AUTHORIZATION_HEADER, COMMAND_PREFIX, GATEWAY_QUEUE, MAX_COMMAND_BYTES,
+};
 use signoff_schemas::{Accepted, CommandBody, DecodeError, ErrorReply, Reply, StateSummary};
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
@@ -111,7 +114,11 @@ impl Gateway {
         })
     }
 
-    async fn serve(self: Arc<Self>, mut subscription: async_nats::Subscriber, shutdown: impl Future<Output = ()>) {
+    async fn serve(
+        self: Arc<Self>,
+        mut subscription: async_nats::Subscriber,
+        shutdown: impl Future<Output = ()>,
+    ) {
         let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         tokio::pin!(shutdown);
         loop {
@@ -122,7 +129,9 @@ impl Gateway {
                     None => break,
                 },
             };
-            let Ok(permit) = permits.clone().acquire_owned().await else { break };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
             let this = self.clone();
             tokio::spawn(async move {
                 this.respond(message).await;
@@ -136,7 +145,11 @@ impl Gateway {
 
     async fn respond(&self, message: async_nats::Message) {
         let reply = self
-            .handle(message.subject.as_str(), message.headers.as_ref(), &message.payload)
+            .handle(
+                message.subject.as_str(),
+                message.headers.as_ref(),
+                &message.payload,
+            )
             .await;
         if let Some(reply_to) = message.reply {
             let body = serde_json::to_vec(&reply).expect("replies serialize");
@@ -147,10 +160,27 @@ impl Gateway {
     }
 
     /// Handles one command message and returns the reply. Never panics on input.
-    pub async fn handle(&self, subject: &str, headers: Option<&HeaderMap>, payload: &[u8]) -> Reply {
-        let action = subject.strip_prefix(COMMAND_PREFIX).and_then(|s| s.strip_prefix('.')).unwrap_or(subject);
-        let span = info_span!("command", action, command_id = tracing::field::Empty, request_id = tracing::field::Empty, outcome = tracing::field::Empty);
-        let reply = self.handle_inner(action, headers, payload).instrument(span.clone()).await;
+    pub async fn handle(
+        &self,
+        subject: &str,
+        headers: Option<&HeaderMap>,
+        payload: &[u8],
+    ) -> Reply {
+        let action = subject
+            .strip_prefix(COMMAND_PREFIX)
+            .and_then(|s| s.strip_prefix('.'))
+            .unwrap_or(subject);
+        let span = info_span!(
+            "command",
+            action,
+            command_id = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+            outcome = tracing::field::Empty
+        );
+        let reply = self
+            .handle_inner(action, headers, payload)
+            .instrument(span.clone())
+            .await;
         let outcome = match &reply {
             Reply::Accepted(a) if a.duplicate => "duplicate",
             Reply::Accepted(_) => "accepted",
@@ -167,16 +197,26 @@ impl Gateway {
         reply
     }
 
-    async fn handle_inner(&self, action: &str, headers: Option<&HeaderMap>, payload: &[u8]) -> Reply {
+    async fn handle_inner(
+        &self,
+        action: &str,
+        headers: Option<&HeaderMap>,
+        payload: &[u8],
+    ) -> Reply {
         if payload.len() > MAX_COMMAND_BYTES {
             return error(
                 codes::COMMAND_TOO_LARGE,
-                format!("the command is {} bytes; at most {MAX_COMMAND_BYTES} are accepted", payload.len()),
+                format!(
+                    "the command is {} bytes; at most {MAX_COMMAND_BYTES} are accepted",
+                    payload.len()
+                ),
                 None,
                 false,
             );
         }
-        let authorization = headers.and_then(|h| h.get(AUTHORIZATION_HEADER)).map(|v| v.as_str());
+        let authorization = headers
+            .and_then(|h| h.get(AUTHORIZATION_HEADER))
+            .map(|v| v.as_str());
         let actor = match self.verifier.verify_header(authorization) {
             Ok(actor) => actor,
             Err(e) => return error(codes::UNAUTHENTICATED, e.to_string(), None, false),
@@ -184,10 +224,20 @@ impl Gateway {
         let body = match CommandBody::decode(action, payload) {
             Ok(body) => body,
             Err(DecodeError::UnknownAction(a)) => {
-                return error(codes::UNKNOWN_COMMAND, DecodeError::UnknownAction(a).to_string(), None, false)
+                return error(
+                    codes::UNKNOWN_COMMAND,
+                    DecodeError::UnknownAction(a).to_string(),
+                    None,
+                    false,
+                )
             }
             Err(DecodeError::Malformed { field, problem }) => {
-                return error(codes::MALFORMED_COMMAND, format!("{field}: {problem}"), Some(field), false)
+                return error(
+                    codes::MALFORMED_COMMAND,
+                    format!("{field}: {problem}"),
+                    Some(field),
+                    false,
+                )
             }
         };
         let (command_id, request_id) = body.ids();
@@ -255,7 +305,13 @@ impl Gateway {
                     for event in events.iter().cloned() {
                         after.fold(event);
                     }
-                    return Reply::Accepted(accepted(&command, appended.sequence, false, &events, &after));
+                    return Reply::Accepted(accepted(
+                        &command,
+                        appended.sequence,
+                        false,
+                        &events,
+                        &after,
+                    ));
                 }
                 // Stored before by another attempt with this command id: the reload finds it.
                 Ok(_) => continue,
@@ -293,7 +349,13 @@ impl Gateway {
             }
             loaded.fold(stored.sequence, stored.commit);
         }
-        Reply::Accepted(accepted(command, sequence, true, &events, &loaded.aggregate))
+        Reply::Accepted(accepted(
+            command,
+            sequence,
+            true,
+            &events,
+            &loaded.aggregate,
+        ))
     }
 }
 
@@ -321,15 +383,19 @@ async fn retry_or_fail(e: StoreError, unavailable: &mut u32) -> Option<Reply> {
             None
         }
         StoreError::Unavailable(why) => Some(error(codes::UNAVAILABLE, why, None, true)),
-        StoreError::Decode { .. } | StoreError::UnsupportedSchema { .. } => {
-            Some(error(codes::HISTORY_DOES_NOT_REPLAY, e.to_string(), None, false))
-        }
+        StoreError::Decode { .. } | StoreError::UnsupportedSchema { .. } => Some(error(
+            codes::HISTORY_DOES_NOT_REPLAY,
+            e.to_string(),
+            None,
+            false,
+        )),
         other => Some(error(codes::UNAVAILABLE, other.to_string(), None, true)),
     }
 }
 
 fn command_hash(action: &str, payload: &[u8]) -> String {
-    let body: serde_json::Value = serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null);
+    let body: serde_json::Value =
+        serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null);
     canonical_hash(&serde_json::json!({ "action": action, "body": body }))
 }
 
@@ -337,7 +403,9 @@ fn to_action(body: CommandBody) -> Action {
     match body {
         CommandBody::Submit(b) => Action::Submit {
             spec: Box::new(b.spec),
-            params: b.params.unwrap_or_else(|| RawJson::parse("{}").expect("valid JSON")),
+            params: b
+                .params
+                .unwrap_or_else(|| RawJson::parse("{}").expect("valid JSON")),
         },
         CommandBody::Approve(b) => Action::Approve {
             comment: b.comment,

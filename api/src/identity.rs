@@ -80,7 +80,11 @@ pub enum AuthConfigError {
     #[error("auth.keys is empty: at least one key is needed")]
     NoKeys,
     #[error("auth.keys[{index}] (`{kid}`): secret is {len} bytes; at least {MIN_SECRET_BYTES} are required")]
-    WeakSecret { index: usize, kid: String, len: usize },
+    WeakSecret {
+        index: usize,
+        kid: String,
+        len: usize,
+    },
     #[error("auth.keys[{index}]: key id `{kid}` is listed twice")]
     DuplicateKid { index: usize, kid: String },
     #[error("auth.signingKey `{0}` is not among auth.keys")]
@@ -123,9 +127,13 @@ impl TokenVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Actor, AuthError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let kid = header.kid.ok_or(AuthError::NoKeyId)?;
-        let key = self.keys.get(&kid).ok_or_else(|| AuthError::UnknownKey(kid.clone()))?;
+        let key = self
+            .keys
+            .get(&kid)
+            .ok_or_else(|| AuthError::UnknownKey(kid.clone()))?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let claims = data.claims;
@@ -155,7 +163,10 @@ pub struct TokenIssuer {
 impl TokenIssuer {
     pub fn new(config: &AuthConfig) -> Result<Self, AuthConfigError> {
         check_config(config)?;
-        let kid = config.signing_key.clone().unwrap_or_else(|| config.keys[0].kid.clone());
+        let kid = config
+            .signing_key
+            .clone()
+            .unwrap_or_else(|| config.keys[0].kid.clone());
         let key = config
             .keys
             .iter()
@@ -171,7 +182,10 @@ impl TokenIssuer {
 
     /// A token for `user` with `roles`, valid for `ttl_secs`.
     pub fn issue(&self, user: &str, roles: &[Role], ttl_secs: u64) -> String {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let claims = Claims {
             sub: user.to_owned(),
             iss: self.issuer.clone(),
@@ -216,7 +230,11 @@ fn check_config(config: &AuthConfig) -> Result<(), AuthConfigError> {
 
 /// A fresh development config with one random key.
 pub fn dev_auth_config() -> AuthConfig {
-    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     AuthConfig {
         issuer: "signoff-dev".into(),
         audience: "signoff".into(),
@@ -238,8 +256,14 @@ mod tests {
             issuer: "iss".into(),
             audience: "aud".into(),
             keys: vec![
-                HmacKey { kid: "k1".into(), secret: "a".repeat(32) },
-                HmacKey { kid: "k2".into(), secret: "b".repeat(32) },
+                HmacKey {
+                    kid: "k1".into(),
+                    secret: "a".repeat(32),
+                },
+                HmacKey {
+                    kid: "k2".into(),
+                    secret: "b".repeat(32),
+                },
             ],
             signing_key: None,
             leeway_secs: 0,
@@ -249,8 +273,13 @@ mod tests {
     #[test]
     fn a_token_from_an_active_key_yields_the_actor_with_roles() {
         let cfg = config();
-        let token = TokenIssuer::new(&cfg).unwrap().issue("alice", &[Role::Admin], 60);
-        let actor = TokenVerifier::new(&cfg).unwrap().verify_header(Some(&format!("Bearer {token}"))).unwrap();
+        let token = TokenIssuer::new(&cfg)
+            .unwrap()
+            .issue("alice", &[Role::Admin], 60);
+        let actor = TokenVerifier::new(&cfg)
+            .unwrap()
+            .verify_header(Some(&format!("Bearer {token}")))
+            .unwrap();
         assert_eq!(actor.user.as_str(), "alice");
         assert_eq!(actor.roles, vec![Role::Admin]);
         assert_eq!(actor.authentication.key_id.as_deref(), Some("k1"));
@@ -265,7 +294,10 @@ mod tests {
         assert!(TokenVerifier::new(&cfg).unwrap().verify(&token).is_ok());
         let mut revoked = cfg.clone();
         revoked.keys.retain(|k| k.kid != "k2");
-        assert_eq!(TokenVerifier::new(&revoked).unwrap().verify(&token), Err(AuthError::UnknownKey("k2".into())));
+        assert_eq!(
+            TokenVerifier::new(&revoked).unwrap().verify(&token),
+            Err(AuthError::UnknownKey("k2".into()))
+        );
     }
 
     #[test]
@@ -276,29 +308,57 @@ mod tests {
         // Forged: signed with another secret under a known kid.
         let mut forged_cfg = cfg.clone();
         forged_cfg.keys[0].secret = "z".repeat(32);
-        let forged = TokenIssuer::new(&forged_cfg).unwrap().issue("mallory", &[Role::Admin], 60);
-        assert!(matches!(verifier.verify(&forged), Err(AuthError::Invalid(_))));
+        let forged = TokenIssuer::new(&forged_cfg)
+            .unwrap()
+            .issue("mallory", &[Role::Admin], 60);
+        assert!(matches!(
+            verifier.verify(&forged),
+            Err(AuthError::Invalid(_))
+        ));
         // Expired.
-        let mut claims = Claims { sub: "alice".into(), iss: "iss".into(), aud: "aud".into(), exp: 1, iat: 0, jti: None, roles: vec![] };
-        assert!(matches!(verifier.verify(&issuer.sign(&claims)), Err(AuthError::Invalid(_))));
+        let mut claims = Claims {
+            sub: "alice".into(),
+            iss: "iss".into(),
+            aud: "aud".into(),
+            exp: 1,
+            iat: 0,
+            jti: None,
+            roles: vec![],
+        };
+        assert!(matches!(
+            verifier.verify(&issuer.sign(&claims)),
+            Err(AuthError::Invalid(_))
+        ));
         // Wrong audience.
         claims.exp = u64::MAX / 2;
         claims.aud = "other".into();
-        assert!(matches!(verifier.verify(&issuer.sign(&claims)), Err(AuthError::Invalid(_))));
+        assert!(matches!(
+            verifier.verify(&issuer.sign(&claims)),
+            Err(AuthError::Invalid(_))
+        ));
         // alg=none style token.
         let none = "eyJhbGciOiJub25lIiwia2lkIjoiazEifQ.eyJzdWIiOiJhbGljZSJ9.";
         assert!(verifier.verify(none).is_err());
         assert_eq!(verifier.verify_header(None), Err(AuthError::Missing));
-        assert_eq!(verifier.verify_header(Some("Basic abc")), Err(AuthError::NotBearer));
+        assert_eq!(
+            verifier.verify_header(Some("Basic abc")),
+            Err(AuthError::NotBearer)
+        );
     }
 
     #[test]
     fn weak_or_duplicate_keys_are_refused_at_start() {
         let mut cfg = config();
         cfg.keys[1].secret = "short".into();
-        assert!(matches!(TokenVerifier::new(&cfg), Err(AuthConfigError::WeakSecret { index: 1, .. })));
+        assert!(matches!(
+            TokenVerifier::new(&cfg),
+            Err(AuthConfigError::WeakSecret { index: 1, .. })
+        ));
         let mut cfg = config();
         cfg.keys[1].kid = "k1".into();
-        assert!(matches!(TokenVerifier::new(&cfg), Err(AuthConfigError::DuplicateKid { .. })));
+        assert!(matches!(
+            TokenVerifier::new(&cfg),
+            Err(AuthConfigError::DuplicateKid { .. })
+        ));
     }
 }

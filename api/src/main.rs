@@ -20,7 +20,11 @@ use signoff_schemas::Reply;
 use uuid::Uuid;
 
 #[derive(Parser)]
-#[command(name = "signoff", version, about = "Human approval workflows on NATS JetStream")]
+#[command(
+    name = "signoff",
+    version,
+    about = "Human approval workflows on NATS JetStream"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,7 +33,11 @@ struct Cli {
 #[derive(clap::Args)]
 struct Connection {
     /// Config file (signoff.json); `signoff dev` writes one into its data dir.
-    #[arg(long, env = "SIGNOFF_CONFIG", default_value = ".signoff-dev/signoff.json")]
+    #[arg(
+        long,
+        env = "SIGNOFF_CONFIG",
+        default_value = ".signoff-dev/signoff.json"
+    )]
     config: PathBuf,
     /// Identity token; default: one issued from the config's key for --as.
     #[arg(long, env = "SIGNOFF_TOKEN")]
@@ -124,28 +132,53 @@ enum TokenCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "signoff=info,warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "signoff=info,warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Dev { data_dir, port } => signoff_api::dev::run(signoff_api::dev::DevOptions { data_dir, port }).await,
+        Command::Dev { data_dir, port } => {
+            signoff_api::dev::run(signoff_api::dev::DevOptions { data_dir, port }).await
+        }
         Command::Gateway { config } => run_gateway(config).await,
         Command::Token {
-            command: TokenCommand::Issue { config, user, roles, ttl_secs },
+            command:
+                TokenCommand::Issue {
+                    config,
+                    user,
+                    roles,
+                    ttl_secs,
+                },
         } => {
             let config = SignoffConfig::load(&config)?;
-            let roles = roles.iter().map(|r| parse_role(r)).collect::<anyhow::Result<Vec<_>>>()?;
-            println!("{}", TokenIssuer::new(&config.auth)?.issue(&user, &roles, ttl_secs));
+            let roles = roles
+                .iter()
+                .map(|r| parse_role(r))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            println!(
+                "{}",
+                TokenIssuer::new(&config.auth)?.issue(&user, &roles, ttl_secs)
+            );
             Ok(())
         }
-        Command::Submit { connection, spec, params, request_id } => {
+        Command::Submit {
+            connection,
+            spec,
+            params,
+            request_id,
+        } => {
             let spec_text = if spec.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin())?
             } else {
-                std::fs::read_to_string(&spec).with_context(|| format!("reading {}", spec.display()))?
+                std::fs::read_to_string(&spec)
+                    .with_context(|| format!("reading {}", spec.display()))?
             };
-            let spec: serde_json::Value = serde_json::from_str(&spec_text).context("the spec is not JSON")?;
-            let params: serde_json::Value = serde_json::from_str(&params).context("--params is not JSON")?;
+            let spec: serde_json::Value =
+                serde_json::from_str(&spec_text).context("the spec is not JSON")?;
+            let params: serde_json::Value =
+                serde_json::from_str(&params).context("--params is not JSON")?;
             let body = json!({
                 "commandId": Uuid::new_v4(),
                 "requestId": request_id.unwrap_or_else(Uuid::new_v4),
@@ -154,23 +187,48 @@ async fn main() -> anyhow::Result<()> {
             });
             send(&connection, "submit", body).await
         }
-        Command::Approve { connection, request_id, comment } => {
-            let body = json!({"commandId": Uuid::new_v4(), "requestId": request_id, "comment": comment});
+        Command::Approve {
+            connection,
+            request_id,
+            comment,
+        } => {
+            let body =
+                json!({"commandId": Uuid::new_v4(), "requestId": request_id, "comment": comment});
             send(&connection, "approve", body).await
         }
-        Command::Reject { connection, request_id, reason } => {
-            let body = json!({"commandId": Uuid::new_v4(), "requestId": request_id, "reason": reason});
+        Command::Reject {
+            connection,
+            request_id,
+            reason,
+        } => {
+            let body =
+                json!({"commandId": Uuid::new_v4(), "requestId": request_id, "reason": reason});
             send(&connection, "reject", body).await
         }
-        Command::Cancel { connection, request_id, reason } => {
-            let body = json!({"commandId": Uuid::new_v4(), "requestId": request_id, "reason": reason});
+        Command::Cancel {
+            connection,
+            request_id,
+            reason,
+        } => {
+            let body =
+                json!({"commandId": Uuid::new_v4(), "requestId": request_id, "reason": reason});
             send(&connection, "cancel", body).await
         }
-        Command::Watch { connection, request_id, timeout_secs } => {
+        Command::Watch {
+            connection,
+            request_id,
+            timeout_secs,
+        } => {
             let config = SignoffConfig::load(&connection.config)?;
             let client = async_nats::connect(&config.nats_url).await?;
             let store = EventStore::open(client, config.stream.settings()).await?;
-            match wait_for_decision(&store, RequestId(request_id), Duration::from_secs(timeout_secs)).await? {
+            match wait_for_decision(
+                &store,
+                RequestId(request_id),
+                Duration::from_secs(timeout_secs),
+            )
+            .await?
+            {
                 Some((stored, decision)) => {
                     println!("{} at stream sequence {}", decision.name(), stored.sequence);
                     Ok(())
@@ -200,22 +258,33 @@ async fn run_gateway(config: PathBuf) -> anyhow::Result<()> {
         TokenVerifier::new(&config.auth)?,
         Arc::new(SystemClock),
     ));
-    let handle = gateway.spawn().await.map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))?;
+    let handle = gateway
+        .spawn()
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))?;
     tracing::info!(nats = %config.nats_url, "gateway running; Ctrl-C stops it");
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await;
     Ok(())
 }
 
-async fn send(connection: &Connection, action: &str, body: serde_json::Value) -> anyhow::Result<()> {
+async fn send(
+    connection: &Connection,
+    action: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<()> {
     let config = SignoffConfig::load(&connection.config)?;
     let token = match (&connection.token, &connection.user) {
         (Some(token), _) => token.clone(),
         (None, Some(user)) => TokenIssuer::new(&config.auth)?.issue(user, &[], 300),
-        (None, None) => bail!("give --token (or SIGNOFF_TOKEN), or --as USER to issue one from the config"),
+        (None, None) => {
+            bail!("give --token (or SIGNOFF_TOKEN), or --as USER to issue one from the config")
+        }
     };
     let client = async_nats::connect(&config.nats_url).await?;
-    let reply = CommandClient::new(client, token).send(action, &body).await?;
+    let reply = CommandClient::new(client, token)
+        .send(action, &body)
+        .await?;
     println!("{}", serde_json::to_string_pretty(&reply)?);
     match reply {
         Reply::Accepted(_) => Ok(()),

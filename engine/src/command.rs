@@ -26,7 +26,9 @@ impl Actor {
 }
 
 /// Configured roles; a role is granted by the token issuer, never by a name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Role {
     /// May cancel any request and act as the scheduler.
@@ -63,9 +65,15 @@ pub struct ApprovalCommand {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     /// Ask for approval of an action with these parameters.
-    Submit { spec: Box<WorkflowSpec>, params: RawJson },
+    Submit {
+        spec: Box<WorkflowSpec>,
+        params: RawJson,
+    },
     /// Approve the current stage; `params_hash`, when given, must be the request's.
-    Approve { comment: Option<String>, params_hash: Option<String> },
+    Approve {
+        comment: Option<String>,
+        params_hash: Option<String>,
+    },
     /// Reject the current stage.
     Reject { reason: String },
     /// Withdraw a pending request (the requester or an admin).
@@ -75,7 +83,11 @@ pub enum Action {
     /// An escalation level's deadline has passed (the scheduler).
     Escalate { level: u32 },
     /// The approved action ran; `params` must hash to the approved parameters.
-    RecordExecution { outcome: ExecutionOutcome, summary: Option<String>, params: RawJson },
+    RecordExecution {
+        outcome: ExecutionOutcome,
+        summary: Option<String>,
+        params: RawJson,
+    },
 }
 
 impl Action {

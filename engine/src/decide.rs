@@ -6,8 +6,9 @@ use crate::command::{Action, Actor, ApprovalCommand, ExecutionOutcome, Role};
 use crate::directory::TeamDirectory;
 use crate::error::DomainError;
 use crate::event::{
-    ApprovalBasis, ApprovalEvent, ApproverVia, ExecutionRecorded, RequestApproved, RequestCancelled,
-    RequestEscalated, RequestExpired, RequestRejected, RequestSubmitted, StageApproved, Tally, Vote,
+    ApprovalBasis, ApprovalEvent, ApproverVia, ExecutionRecorded, RequestApproved,
+    RequestCancelled, RequestEscalated, RequestExpired, RequestRejected, RequestSubmitted,
+    StageApproved, Tally, Vote,
 };
 use crate::plan::Principal;
 use crate::policy::{resolve, SubmissionFacts};
@@ -23,16 +24,33 @@ pub fn decide(
 ) -> Result<Vec<ApprovalEvent>, DomainError> {
     match &command.action {
         Action::Submit { spec, params } => submit(state, command, spec, params, directory),
-        Action::Approve { comment, params_hash } => {
-            vote(state, command, directory, VoteKind::Approve, comment.as_deref(), params_hash.as_deref())
-        }
-        Action::Reject { reason } => vote(state, command, directory, VoteKind::Reject, Some(reason), None),
+        Action::Approve {
+            comment,
+            params_hash,
+        } => vote(
+            state,
+            command,
+            directory,
+            VoteKind::Approve,
+            comment.as_deref(),
+            params_hash.as_deref(),
+        ),
+        Action::Reject { reason } => vote(
+            state,
+            command,
+            directory,
+            VoteKind::Reject,
+            Some(reason),
+            None,
+        ),
         Action::Cancel { reason } => cancel(state, command, reason.as_deref()),
         Action::Expire => expire(state, command),
         Action::Escalate { level } => escalate(state, command, *level),
-        Action::RecordExecution { outcome, summary, params } => {
-            record_execution(state, command, *outcome, summary.as_deref(), params)
-        }
+        Action::RecordExecution {
+            outcome,
+            summary,
+            params,
+        } => record_execution(state, command, *outcome, summary.as_deref(), params),
     }
 }
 
@@ -72,16 +90,18 @@ fn submit(
         },
     )?;
     let no_stages = resolved.plan.stages.is_empty();
-    let mut events = vec![ApprovalEvent::RequestSubmitted(Box::new(RequestSubmitted {
-        request_id: command.request_id,
-        requester: command.actor.clone(),
-        submitted_at: command.at,
-        params_hash: params.canonical_hash(),
-        params: params.clone(),
-        context_hash: resolved.context.as_ref().map(RawJson::canonical_hash),
-        context: resolved.context,
-        plan: resolved.plan,
-    }))];
+    let mut events = vec![ApprovalEvent::RequestSubmitted(Box::new(
+        RequestSubmitted {
+            request_id: command.request_id,
+            requester: command.actor.clone(),
+            submitted_at: command.at,
+            params_hash: params.canonical_hash(),
+            params: params.clone(),
+            context_hash: resolved.context.as_ref().map(RawJson::canonical_hash),
+            context: resolved.context,
+            plan: resolved.plan,
+        },
+    ))];
     if no_stages {
         events.push(ApprovalEvent::RequestApproved(RequestApproved {
             at: command.at,
@@ -129,7 +149,9 @@ fn vote(
     let progress = &state.stages[stage_index as usize];
     match (kind, note) {
         (VoteKind::Reject, Some(reason)) => check_text("reason", reason, limits::MAX_TEXT_CHARS)?,
-        (VoteKind::Approve, Some(comment)) => check_text("comment", comment, limits::MAX_TEXT_CHARS)?,
+        (VoteKind::Approve, Some(comment)) => {
+            check_text("comment", comment, limits::MAX_TEXT_CHARS)?
+        }
         _ => {}
     }
     if actor.user == submitted.requester.user {
@@ -162,10 +184,12 @@ fn vote(
             });
         }
     }
-    let via = eligibility(state, stage_index, actor, directory).ok_or_else(|| DomainError::NotAnApprover {
-        actor: actor.user.clone(),
-        stage: stage_index,
-        stage_title: stage_plan.title.clone(),
+    let via = eligibility(state, stage_index, actor, directory).ok_or_else(|| {
+        DomainError::NotAnApprover {
+            actor: actor.user.clone(),
+            stage: stage_index,
+            stage_title: stage_plan.title.clone(),
+        }
     })?;
     if let Some(presented) = presented_hash {
         if presented != submitted.params_hash {
@@ -239,7 +263,10 @@ fn eligibility(
 ) -> Option<ApproverVia> {
     let plan = state.plan()?;
     let teams = directory.teams_of(&actor.user);
-    let named = plan.stages[stage as usize].approvers.iter().map(|p| (None, p));
+    let named = plan.stages[stage as usize]
+        .approvers
+        .iter()
+        .map(|p| (None, p));
     let escalated = state.stages[stage as usize]
         .escalated_to
         .iter()
@@ -296,7 +323,10 @@ fn require_scheduler(command: &ApprovalCommand, action: &str) -> Result<(), Doma
     }
 }
 
-fn expire(state: &ApprovalRequest, command: &ApprovalCommand) -> Result<Vec<ApprovalEvent>, DomainError> {
+fn expire(
+    state: &ApprovalRequest,
+    command: &ApprovalCommand,
+) -> Result<Vec<ApprovalEvent>, DomainError> {
     require_scheduler(command, "expire")?;
     let submitted = pending(state, command)?;
     let expires_at = submitted.plan.expires_at.ok_or(DomainError::NoExpiry)?;
@@ -323,7 +353,11 @@ fn escalate(
     let submitted = pending(state, command)?;
     let levels = &submitted.plan.escalation;
     let next = state.escalation_level + 1;
-    let Some(plan_level) = levels.iter().find(|l| l.level == level).filter(|_| level == next) else {
+    let Some(plan_level) = levels
+        .iter()
+        .find(|l| l.level == level)
+        .filter(|_| level == next)
+    else {
         return Err(DomainError::EscalationOutOfOrder {
             requested: level,
             next,
@@ -360,7 +394,9 @@ fn record_execution(
         });
     };
     if state.status != Status::Approved {
-        return Err(DomainError::NotApproved { status: state.status });
+        return Err(DomainError::NotApproved {
+            status: state.status,
+        });
     }
     if let Some(done) = &state.execution {
         return Err(DomainError::ExecutionAlreadyRecorded { at: done.at });
@@ -370,7 +406,8 @@ fn record_execution(
         return Err(DomainError::NotPermitted {
             actor: actor.user.clone(),
             action: "record the execution".into(),
-            requirement: "only the requester (or an admin) records how the approved action ran".into(),
+            requirement: "only the requester (or an admin) records how the approved action ran"
+                .into(),
         });
     }
     let presented = params.canonical_hash();

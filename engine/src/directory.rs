@@ -37,7 +37,8 @@ pub struct StaticDirectory {
 
 impl StaticDirectory {
     pub fn with_user(mut self, user: &str) -> Self {
-        self.users.insert(UserId::parse(user).expect("valid user id"));
+        self.users
+            .insert(UserId::parse(user).expect("valid user id"));
         self
     }
 
@@ -67,7 +68,10 @@ impl TeamDirectory for StaticDirectory {
         if self.teams.keys().any(|t| t.as_str() == id) {
             Some(PrincipalKind::Team)
         } else if self.users.iter().any(|u| u.as_str() == id)
-            || self.teams.values().any(|m| m.iter().any(|u| u.as_str() == id))
+            || self
+                .teams
+                .values()
+                .any(|m| m.iter().any(|u| u.as_str() == id))
         {
             Some(PrincipalKind::User)
         } else {

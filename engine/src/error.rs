@@ -18,15 +18,27 @@ pub enum DomainError {
 
     /// A JSON document (context, uiConfig, parameters) exceeds its size limit.
     #[error("{field} is {bytes} bytes; at most {max} are allowed")]
-    TooLarge { field: String, bytes: usize, max: usize },
+    TooLarge {
+        field: String,
+        bytes: usize,
+        max: usize,
+    },
 
     /// A `condition` or `when` expression does not compile.
     #[error("{field}: expression `{expression}` {problem}")]
-    InvalidExpression { field: String, expression: String, problem: String },
+    InvalidExpression {
+        field: String,
+        expression: String,
+        problem: String,
+    },
 
     /// An expression compiled but could not be evaluated over these parameters.
     #[error("{field}: expression `{expression}` failed: {problem}")]
-    ConditionFailed { field: String, expression: String, problem: String },
+    ConditionFailed {
+        field: String,
+        expression: String,
+        problem: String,
+    },
 
     /// An approver id is neither a known user nor a known team.
     #[error("{field}: `{id}` is neither a known user nor a known team")]
@@ -34,7 +46,11 @@ pub enum DomainError {
 
     /// More approvals (or rejections) are required than there are people able to give them.
     #[error("{field} is {required}, but only {eligible} people other than the requester can act on this stage")]
-    QuorumUnreachable { field: String, required: u32, eligible: u32 },
+    QuorumUnreachable {
+        field: String,
+        required: u32,
+        eligible: u32,
+    },
 
     /// A submit named a request id that is already in the log (with another command id).
     #[error("request {request_id} already exists")]
@@ -50,7 +66,11 @@ pub enum DomainError {
 
     /// The actor may not approve or reject the current stage.
     #[error("{actor} is not an approver of stage {stage} (`{stage_title}`)")]
-    NotAnApprover { actor: UserId, stage: u32, stage_title: String },
+    NotAnApprover {
+        actor: UserId,
+        stage: u32,
+        stage_title: String,
+    },
 
     /// The requester tried to approve or reject their own request.
     #[error("{actor} requested this approval and cannot decide it")]
@@ -58,31 +78,56 @@ pub enum DomainError {
 
     /// The actor has already voted on this stage; one person counts once.
     #[error("{actor} already {vote} stage {stage} at {at}")]
-    AlreadyVoted { actor: UserId, stage: u32, vote: String, at: DateTime<Utc> },
+    AlreadyVoted {
+        actor: UserId,
+        stage: u32,
+        vote: String,
+        at: DateTime<Utc>,
+    },
 
     /// Four eyes across stages: the actor approved an earlier stage of this chain.
-    #[error("{actor} approved stage {earlier_stage}; the same person may not approve another stage")]
+    #[error(
+        "{actor} approved stage {earlier_stage}; the same person may not approve another stage"
+    )]
     AlreadyApprovedEarlierStage { actor: UserId, earlier_stage: u32 },
 
     /// The actor lacks the role or relation the action needs.
     #[error("{actor} may not {action}: {requirement}")]
-    NotPermitted { actor: UserId, action: String, requirement: String },
+    NotPermitted {
+        actor: UserId,
+        action: String,
+        requirement: String,
+    },
 
     /// The parameters (or their hash) differ from those approved.
     #[error("{field}: parameters hash {presented} differs from the approved {approved}")]
-    PayloadMismatch { field: String, approved: String, presented: String },
+    PayloadMismatch {
+        field: String,
+        approved: String,
+        presented: String,
+    },
 
     /// An expire or escalate command came before its deadline.
     #[error("{deadline} is due at {due_at}, not yet at {now}")]
-    NotYetDue { deadline: String, due_at: DateTime<Utc>, now: DateTime<Utc> },
+    NotYetDue {
+        deadline: String,
+        due_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
 
     /// An expire command for a request without `expiresIn`.
     #[error("this request has no expiry")]
     NoExpiry,
 
     /// Escalation levels fire in order; this one is not next.
-    #[error("escalation level {requested} is not next (next is {next}, levels defined: {defined})")]
-    EscalationOutOfOrder { requested: u32, next: u32, defined: u32 },
+    #[error(
+        "escalation level {requested} is not next (next is {next}, levels defined: {defined})"
+    )]
+    EscalationOutOfOrder {
+        requested: u32,
+        next: u32,
+        defined: u32,
+    },
 
     /// Execution can only be recorded for an approved request.
     #[error("the request is {status}; execution can only be recorded once it is approved")]

@@ -51,9 +51,27 @@ fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !matches!(
             name,
-            "true" | "false" | "null" | "in" | "as" | "break" | "const" | "continue" | "else"
-                | "for" | "function" | "if" | "import" | "let" | "loop" | "package"
-                | "namespace" | "return" | "var" | "void" | "while"
+            "true"
+                | "false"
+                | "null"
+                | "in"
+                | "as"
+                | "break"
+                | "const"
+                | "continue"
+                | "else"
+                | "for"
+                | "function"
+                | "if"
+                | "import"
+                | "let"
+                | "loop"
+                | "package"
+                | "namespace"
+                | "return"
+                | "var"
+                | "void"
+                | "while"
         )
 }
 
@@ -69,7 +87,9 @@ impl Condition {
             return Err(bad("is empty".into()));
         }
         if source.chars().count() > MAX_EXPRESSION_CHARS {
-            return Err(bad(format!("is longer than {MAX_EXPRESSION_CHARS} characters")));
+            return Err(bad(format!(
+                "is longer than {MAX_EXPRESSION_CHARS} characters"
+            )));
         }
         // The parser recurses on nesting; refuse pathological depth before parsing.
         let depth = source
@@ -114,10 +134,7 @@ impl Condition {
         }
         match self.program.execute(&context) {
             Ok(cel::Value::Bool(b)) => Ok(b),
-            Ok(other) => Err(failed(format!(
-                "yields {:?}, not a bool",
-                other.type_of()
-            ))),
+            Ok(other) => Err(failed(format!("yields {:?}, not a bool", other.type_of()))),
             Err(e) => Err(failed(e.to_string())),
         }
     }
@@ -143,7 +160,9 @@ fn to_cel(value: &Value) -> cel::Value {
                 .iter()
                 .map(|(k, v)| (cel::objects::Key::String(Arc::new(k.clone())), to_cel(v)))
                 .collect();
-            cel::Value::Map(cel::objects::Map { map: Arc::new(entries) })
+            cel::Value::Map(cel::objects::Map {
+                map: Arc::new(entries),
+            })
         }
     }
 }
@@ -165,7 +184,11 @@ mod tests {
     fn guide_transfer_condition_reads_parameters_by_name_and_through_params() {
         assert!(eval("amount > 10000", json!({"amount": 50000})).unwrap());
         assert!(!eval("amount > 10000", json!({"amount": 500})).unwrap());
-        assert!(eval("params.amount > 10000 && fromAccount == 'A'", json!({"amount": 10001, "fromAccount": "A"})).unwrap());
+        assert!(eval(
+            "params.amount > 10000 && fromAccount == 'A'",
+            json!({"amount": 10001, "fromAccount": "A"})
+        )
+        .unwrap());
     }
 
     #[test]

@@ -45,7 +45,9 @@ pub struct StagePlan {
 }
 
 /// Who may act: one person, or any member of a team (membership checked when they act).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Principal {
     User(UserId),

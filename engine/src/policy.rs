@@ -46,7 +46,10 @@ impl Inherited {
     fn overlay(&self, spec: &WorkflowSpec, at: &str) -> Inherited {
         Inherited {
             title: spec.title.clone().or_else(|| self.title.clone()),
-            description: spec.description.clone().or_else(|| self.description.clone()),
+            description: spec
+                .description
+                .clone()
+                .or_else(|| self.description.clone()),
             expires_in: spec.expires_in.or(self.expires_in),
             escalation: spec
                 .escalation
@@ -54,7 +57,10 @@ impl Inherited {
                 .map(|e| (format!("{at}.escalation"), e))
                 .or_else(|| self.escalation.clone()),
             context: spec.context.clone().or_else(|| self.context.clone()),
-            ui_component: spec.ui_component.clone().or_else(|| self.ui_component.clone()),
+            ui_component: spec
+                .ui_component
+                .clone()
+                .or_else(|| self.ui_component.clone()),
             ui_config: spec.ui_config.clone().or_else(|| self.ui_config.clone()),
             allow_same: spec.allow_same_approver_across_stages.or(self.allow_same),
         }
@@ -82,7 +88,11 @@ fn resolve_node(
             let source = spec.condition.as_deref().unwrap_or_default();
             let condition = Condition::compile(&format!("{at}.condition"), source)?;
             let result = condition.evaluate(&Bindings::with_params(facts.params))?;
-            let branch = if result { spec.config.as_deref() } else { spec.else_config.as_deref() };
+            let branch = if result {
+                spec.config.as_deref()
+            } else {
+                spec.else_config.as_deref()
+            };
             let branch_name = match (result, branch.is_some()) {
                 (true, _) => "config",
                 (false, true) => "elseConfig",
@@ -90,16 +100,28 @@ fn resolve_node(
             };
             let Some(branch) = branch else {
                 return Ok(Resolved {
-                    plan: finish_plan(spec_hash, &merged, Vec::new(), facts, Resolution::Condition {
-                        expression: source.to_owned(),
-                        result,
-                        branch: branch_name.into(),
-                        then: Box::new(Resolution::NotRequired),
-                    })?,
+                    plan: finish_plan(
+                        spec_hash,
+                        &merged,
+                        Vec::new(),
+                        facts,
+                        Resolution::Condition {
+                            expression: source.to_owned(),
+                            result,
+                            branch: branch_name.into(),
+                            then: Box::new(Resolution::NotRequired),
+                        },
+                    )?,
                     context: merged.context,
                 });
             };
-            let mut chosen = resolve_node(branch, &format!("{at}.{branch_name}"), facts, &merged, spec_hash)?;
+            let mut chosen = resolve_node(
+                branch,
+                &format!("{at}.{branch_name}"),
+                facts,
+                &merged,
+                spec_hash,
+            )?;
             chosen.plan.resolution = Resolution::Condition {
                 expression: source.to_owned(),
                 result,
@@ -145,9 +167,12 @@ fn resolve_node(
         SpecKind::Custom => {
             let logic = spec.logic.as_ref().expect("kind is Custom");
             let zone_name = logic.time_zone.clone().unwrap_or_else(|| "UTC".into());
-            let zone: chrono_tz::Tz = zone_name
-                .parse()
-                .map_err(|_| invalid(&format!("{at}.logic.timeZone"), "is not an IANA time zone name"))?;
+            let zone: chrono_tz::Tz = zone_name.parse().map_err(|_| {
+                invalid(
+                    &format!("{at}.logic.timeZone"),
+                    "is not an IANA time zone name",
+                )
+            })?;
             let local = facts.at.with_timezone(&zone);
             let mut bindings = Bindings::with_params(facts.params);
             bindings.set("hour", json!(local.hour()));
@@ -157,7 +182,8 @@ fn resolve_node(
             bindings.set("date", json!(local.format("%Y-%m-%d").to_string()));
             let mut matched = None;
             for (i, rule) in logic.rules.iter().enumerate() {
-                let condition = Condition::compile(&format!("{at}.logic.rules[{i}].when"), &rule.when)?;
+                let condition =
+                    Condition::compile(&format!("{at}.logic.rules[{i}].when"), &rule.when)?;
                 if condition.evaluate(&bindings)? {
                     matched = Some(i);
                     break;
@@ -166,11 +192,23 @@ fn resolve_node(
             let (field, approvers, min_a, min_r, when) = match matched {
                 Some(i) => {
                     let r = &logic.rules[i];
-                    (format!("{at}.logic.rules[{i}]"), &r.approvers, r.min_approvals, r.min_rejections, Some(r.when.clone()))
+                    (
+                        format!("{at}.logic.rules[{i}]"),
+                        &r.approvers,
+                        r.min_approvals,
+                        r.min_rejections,
+                        Some(r.when.clone()),
+                    )
                 }
                 None => {
                     let d = &logic.default;
-                    (format!("{at}.logic.default"), &d.approvers, d.min_approvals, d.min_rejections, None)
+                    (
+                        format!("{at}.logic.default"),
+                        &d.approvers,
+                        d.min_approvals,
+                        d.min_rejections,
+                        None,
+                    )
                 }
             };
             let stage = build_stage(
@@ -207,7 +245,11 @@ fn finish_plan(
     let title = match (&merged.title, stages.as_slice()) {
         (Some(t), _) => t.clone(),
         (None, []) => "Approval not required".to_owned(),
-        (None, stages) => stages.iter().map(|s| s.title.as_str()).collect::<Vec<_>>().join(" → "),
+        (None, stages) => stages
+            .iter()
+            .map(|s| s.title.as_str())
+            .collect::<Vec<_>>()
+            .join(" → "),
     };
     let expires_at = merged
         .expires_in
@@ -223,7 +265,9 @@ fn finish_plan(
                     .to
                     .iter()
                     .enumerate()
-                    .map(|(j, id)| principal(&format!("{field}.levels[{i}].to[{j}]"), id, facts.directory))
+                    .map(|(j, id)| {
+                        principal(&format!("{field}.levels[{i}].to[{j}]"), id, facts.directory)
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(EscalationLevel {
                     level: i as u32 + 1,
@@ -249,7 +293,11 @@ fn finish_plan(
     })
 }
 
-fn principal(field: &str, id: &str, directory: &dyn TeamDirectory) -> Result<Principal, DomainError> {
+fn principal(
+    field: &str,
+    id: &str,
+    directory: &dyn TeamDirectory,
+) -> Result<Principal, DomainError> {
     let unknown = || DomainError::UnknownApprover {
         field: field.to_owned(),
         id: id.to_owned(),
@@ -288,7 +336,10 @@ fn build_stage(
     let eligible = people.len() as u32;
     let min_approvals = min_approvals.unwrap_or(1);
     let min_rejections = min_rejections.unwrap_or(1);
-    for (field, wanted) in [("minApprovals", min_approvals), ("minRejections", min_rejections)] {
+    for (field, wanted) in [
+        ("minApprovals", min_approvals),
+        ("minRejections", min_rejections),
+    ] {
         if wanted > eligible {
             return Err(DomainError::QuorumUnreachable {
                 field: format!("{at}.{field}"),

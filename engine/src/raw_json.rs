@@ -72,7 +72,8 @@ impl fmt::Debug for RawJson {
 impl Serialize for RawJson {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
-            let raw = RawValue::from_string(self.0.to_string()).map_err(serde::ser::Error::custom)?;
+            let raw =
+                RawValue::from_string(self.0.to_string()).map_err(serde::ser::Error::custom)?;
             raw.serialize(serializer)
         } else {
             serializer.serialize_str(&self.0)
@@ -152,7 +153,10 @@ fn write_canonical(value: &Value, out: &mut String) {
 
 /// `sha256:<hex>` of [`canonical_json`].
 pub fn canonical_hash(value: &Value) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(canonical_json(value))))
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(canonical_json(value)))
+    )
 }
 
 /// Accept-anything visitor used to check syntax without building a tree.

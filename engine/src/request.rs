@@ -31,7 +31,10 @@ pub enum Status {
 
 impl Status {
     pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Approved | Status::Rejected | Status::Expired | Status::Cancelled)
+        matches!(
+            self,
+            Status::Approved | Status::Rejected | Status::Expired | Status::Cancelled
+        )
     }
 }
 
@@ -78,7 +81,9 @@ pub struct ApprovalRequest {
 
 impl ApprovalRequest {
     /// Folds events from the beginning.
-    pub fn replay<'a>(events: impl IntoIterator<Item = &'a ApprovalEvent>) -> Result<Self, ReplayError> {
+    pub fn replay<'a>(
+        events: impl IntoIterator<Item = &'a ApprovalEvent>,
+    ) -> Result<Self, ReplayError> {
         let mut request = ApprovalRequest::default();
         for event in events {
             request.apply(event.clone())?;
@@ -116,13 +121,20 @@ impl ApprovalRequest {
             event: event.name(),
             status,
         };
-        let stage_ok = |stage: u32| stage == self.current_stage && (stage as usize) < self.stages.len();
+        let stage_ok =
+            |stage: u32| stage == self.current_stage && (stage as usize) < self.stages.len();
         match (self.status, &event) {
             (S::NotSubmitted, E::RequestSubmitted(_)) => {}
             (S::Pending, E::ApprovalGranted(v) | E::RejectionRecorded(v)) if stage_ok(v.stage) => {}
             (S::Pending, E::StageApproved(s)) if stage_ok(s.stage) => {}
             (S::Pending, E::RequestEscalated(e)) if e.level == self.escalation_level + 1 => {}
-            (S::Pending, E::RequestApproved(_) | E::RequestRejected(_) | E::RequestCancelled(_) | E::RequestExpired(_)) => {}
+            (
+                S::Pending,
+                E::RequestApproved(_)
+                | E::RequestRejected(_)
+                | E::RequestCancelled(_)
+                | E::RequestExpired(_),
+            ) => {}
             (S::Approved, E::ExecutionRecorded(_)) if self.execution.is_none() => {}
             (status, _) => return Err(refuse(status)),
         }
@@ -142,7 +154,9 @@ impl ApprovalRequest {
             E::RequestEscalated(e) => {
                 self.escalation_level = e.level;
                 if let Some(stage) = self.stages.get_mut(e.stage as usize) {
-                    stage.escalated_to.extend(e.added.into_iter().map(|p| (e.level, p)));
+                    stage
+                        .escalated_to
+                        .extend(e.added.into_iter().map(|p| (e.level, p)));
                 }
             }
             E::RequestApproved(d) => self.decide(S::Approved, d.at),

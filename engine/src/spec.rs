@@ -151,7 +151,11 @@ pub struct EscalationLevelSpec {
 pub struct GuideEscalationSpec {
     pub after_minutes: u32,
     pub to: Vec<String>,
-    #[serde(default, rename = "afterMinutes2", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "afterMinutes2",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub after_minutes2: Option<u32>,
     #[serde(default, rename = "to2", skip_serializing_if = "Option::is_none")]
     pub to2: Option<Vec<String>>,
@@ -236,7 +240,9 @@ impl WorkflowSpec {
     pub fn from_json(text: &str) -> Result<Self, DomainError> {
         let mut de = serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(&mut de).map_err(|e| DomainError::InvalidSpec {
-            field: format!("spec.{}", e.path()).trim_end_matches('.').to_owned(),
+            field: format!("spec.{}", e.path())
+                .trim_end_matches('.')
+                .to_owned(),
             problem: e.into_inner().to_string(),
         })
     }
@@ -281,7 +287,11 @@ impl WorkflowSpec {
         let kind = self.kind_at(at)?;
         let field = |name: &str| format!("{at}.{name}");
         check_opt_text(&field("title"), self.title.as_deref(), MAX_TITLE_CHARS)?;
-        check_opt_text(&field("description"), self.description.as_deref(), MAX_DESCRIPTION_CHARS)?;
+        check_opt_text(
+            &field("description"),
+            self.description.as_deref(),
+            MAX_DESCRIPTION_CHARS,
+        )?;
         if let Some(secs) = self.expires_in {
             if secs == 0 || secs > MAX_EXPIRES_IN_SECS {
                 return Err(invalid(
@@ -294,7 +304,11 @@ impl WorkflowSpec {
             check_escalation(&field("escalation"), escalation)?;
         }
         check_raw_size(&field("context"), self.context.as_ref(), MAX_CONTEXT_BYTES)?;
-        check_raw_size(&field("uiConfig"), self.ui_config.as_ref(), MAX_UI_CONFIG_BYTES)?;
+        check_raw_size(
+            &field("uiConfig"),
+            self.ui_config.as_ref(),
+            MAX_UI_CONFIG_BYTES,
+        )?;
         if let Some(component) = &self.ui_component {
             check_text(&field("uiComponent"), component, MAX_UI_COMPONENT_CHARS)?;
         }
@@ -328,14 +342,26 @@ impl WorkflowSpec {
                 if stages.len() > MAX_STAGES {
                     return Err(invalid(
                         &field("stages"),
-                        &format!("lists {} stages; at most {MAX_STAGES} are allowed", stages.len()),
+                        &format!(
+                            "lists {} stages; at most {MAX_STAGES} are allowed",
+                            stages.len()
+                        ),
                     ));
                 }
                 for (i, stage) in stages.iter().enumerate() {
                     let at = format!("{at}.stages[{i}]");
                     check_text(&format!("{at}.title"), &stage.title, MAX_TITLE_CHARS)?;
-                    check_opt_text(&format!("{at}.description"), stage.description.as_deref(), MAX_DESCRIPTION_CHARS)?;
-                    check_requirement(&at, &stage.approvers, stage.min_approvals, stage.min_rejections)?;
+                    check_opt_text(
+                        &format!("{at}.description"),
+                        stage.description.as_deref(),
+                        MAX_DESCRIPTION_CHARS,
+                    )?;
+                    check_requirement(
+                        &at,
+                        &stage.approvers,
+                        stage.min_approvals,
+                        stage.min_rejections,
+                    )?;
                 }
             }
             SpecKind::Conditional => {
@@ -359,8 +385,16 @@ impl WorkflowSpec {
                 }
             }
             SpecKind::Custom => {
-                forbid(self.min_approvals.is_some(), "minApprovals", "is set per rule in custom logic")?;
-                forbid(self.min_rejections.is_some(), "minRejections", "is set per rule in custom logic")?;
+                forbid(
+                    self.min_approvals.is_some(),
+                    "minApprovals",
+                    "is set per rule in custom logic",
+                )?;
+                forbid(
+                    self.min_rejections.is_some(),
+                    "minRejections",
+                    "is set per rule in custom logic",
+                )?;
                 if self.title.is_none() {
                     return Err(invalid(&field("title"), "is required"));
                 }
@@ -368,22 +402,38 @@ impl WorkflowSpec {
                 let at = field("logic");
                 if let Some(zone) = &logic.time_zone {
                     zone.parse::<chrono_tz::Tz>().map_err(|_| {
-                        invalid(&format!("{at}.timeZone"), &format!("`{zone}` is not an IANA time zone name"))
+                        invalid(
+                            &format!("{at}.timeZone"),
+                            &format!("`{zone}` is not an IANA time zone name"),
+                        )
                     })?;
                 }
                 if logic.rules.len() > MAX_RULES {
                     return Err(invalid(
                         &format!("{at}.rules"),
-                        &format!("lists {} rules; at most {MAX_RULES} are allowed", logic.rules.len()),
+                        &format!(
+                            "lists {} rules; at most {MAX_RULES} are allowed",
+                            logic.rules.len()
+                        ),
                     ));
                 }
                 for (i, rule) in logic.rules.iter().enumerate() {
                     let at = format!("{at}.rules[{i}]");
                     Condition::compile(&format!("{at}.when"), &rule.when)?;
-                    check_requirement(&at, &rule.approvers, rule.min_approvals, rule.min_rejections)?;
+                    check_requirement(
+                        &at,
+                        &rule.approvers,
+                        rule.min_approvals,
+                        rule.min_rejections,
+                    )?;
                 }
                 let d = &logic.default;
-                check_requirement(&format!("{at}.default"), &d.approvers, d.min_approvals, d.min_rejections)?;
+                check_requirement(
+                    &format!("{at}.default"),
+                    &d.approvers,
+                    d.min_approvals,
+                    d.min_rejections,
+                )?;
             }
         }
         if kind != SpecKind::Sequential {
@@ -410,21 +460,30 @@ fn check_requirement(
     if approvers.len() > MAX_APPROVERS {
         return Err(invalid(
             &field,
-            &format!("names {} approvers; at most {MAX_APPROVERS} are allowed", approvers.len()),
+            &format!(
+                "names {} approvers; at most {MAX_APPROVERS} are allowed",
+                approvers.len()
+            ),
         ));
     }
     for (i, id) in approvers.iter().enumerate() {
         crate::ids::UserId::parse(id)
             .map_err(|e| invalid(&format!("{field}[{i}]"), &format!("`{id}` {e}")))?;
         if approvers[..i].contains(id) {
-            return Err(invalid(&format!("{field}[{i}]"), &format!("`{id}` is listed twice")));
+            return Err(invalid(
+                &format!("{field}[{i}]"),
+                &format!("`{id}` is listed twice"),
+            ));
         }
     }
     if min_approvals == Some(0) {
         return Err(invalid(&format!("{at}.minApprovals"), "must be at least 1"));
     }
     if min_rejections == Some(0) {
-        return Err(invalid(&format!("{at}.minRejections"), "must be at least 1"));
+        return Err(invalid(
+            &format!("{at}.minRejections"),
+            "must be at least 1",
+        ));
     }
     Ok(())
 }
@@ -442,7 +501,10 @@ fn check_escalation(at: &str, escalation: &EscalationSpec) -> Result<(), DomainE
     if levels.len() > MAX_ESCALATION_LEVELS {
         return Err(invalid(
             at,
-            &format!("has {} levels; at most {MAX_ESCALATION_LEVELS} are allowed", levels.len()),
+            &format!(
+                "has {} levels; at most {MAX_ESCALATION_LEVELS} are allowed",
+                levels.len()
+            ),
         ));
     }
     let mut previous = 0;
@@ -461,7 +523,10 @@ fn check_escalation(at: &str, escalation: &EscalationSpec) -> Result<(), DomainE
         if level.after_minutes <= previous {
             return Err(invalid(
                 &after,
-                &format!("is {} minutes, not later than the level before ({previous})", level.after_minutes),
+                &format!(
+                    "is {} minutes, not later than the level before ({previous})",
+                    level.after_minutes
+                ),
             ));
         }
         previous = level.after_minutes;
@@ -470,7 +535,8 @@ fn check_escalation(at: &str, escalation: &EscalationSpec) -> Result<(), DomainE
             return Err(invalid(&to, "must name at least one user or team"));
         }
         for (j, id) in level.to.iter().enumerate() {
-            crate::ids::UserId::parse(id).map_err(|e| invalid(&format!("{to}[{j}]"), &format!("`{id}` {e}")))?;
+            crate::ids::UserId::parse(id)
+                .map_err(|e| invalid(&format!("{to}[{j}]"), &format!("`{id}` {e}")))?;
         }
     }
     Ok(())
@@ -482,7 +548,10 @@ fn escalation_field(spec: &EscalationSpec, i: usize) -> (String, String) {
         EscalationSpec::Guide(_) if i == 0 => ("afterMinutes".into(), "to".into()),
         EscalationSpec::Guide(_) => ("afterMinutes2".into(), "to2".into()),
         EscalationSpec::List(_) => (format!("[{i}].afterMinutes"), format!("[{i}].to")),
-        EscalationSpec::Levels { .. } => (format!("levels[{i}].afterMinutes"), format!("levels[{i}].to")),
+        EscalationSpec::Levels { .. } => (
+            format!("levels[{i}].afterMinutes"),
+            format!("levels[{i}].to"),
+        ),
     }
 }
 
@@ -502,7 +571,10 @@ pub(crate) fn check_text(field: &str, text: &str, max_chars: usize) -> Result<()
     if text.trim().is_empty() {
         Err(invalid(field, "must not be empty"))
     } else if chars > max_chars {
-        Err(invalid(field, &format!("is {chars} characters long; at most {max_chars} are allowed")))
+        Err(invalid(
+            field,
+            &format!("is {chars} characters long; at most {max_chars} are allowed"),
+        ))
     } else {
         Ok(())
     }

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
-use signoff_engine::{decide, ApprovalCommand, ApprovalEvent, ApprovalRequest, DomainError, TeamDirectory, EVENT_SCHEMA_VERSION};
+use signoff_engine::{
+    decide, ApprovalCommand, ApprovalEvent, ApprovalRequest, DomainError, TeamDirectory,
+    EVENT_SCHEMA_VERSION,
+};
 
 /// An engine event as cqrs-es sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,7 +61,11 @@ pub struct ApprovalAggregate {
 
 impl ApprovalAggregate {
     /// The pure decision, for callers that want the events without a sink.
-    pub fn decide(&self, command: &ApprovalCommand, directory: &dyn TeamDirectory) -> Result<Vec<ApprovalEvent>, CommandError> {
+    pub fn decide(
+        &self,
+        command: &ApprovalCommand,
+        directory: &dyn TeamDirectory,
+    ) -> Result<Vec<ApprovalEvent>, CommandError> {
         if let Some(why) = &self.broken {
             return Err(CommandError::HistoryDoesNotReplay(why.clone()));
         }
@@ -82,7 +89,12 @@ impl Aggregate for ApprovalAggregate {
     type Error = CommandError;
     type Services = Services;
 
-    async fn handle(&mut self, command: Self::Command, services: &Self::Services, sink: &EventSink<Self>) -> Result<(), Self::Error> {
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
         for event in self.decide(&command, services.as_ref())? {
             sink.write(Event(event), self).await;
         }

@@ -36,7 +36,9 @@ impl AggregateContext<ApprovalAggregate> for Loaded {
 fn store_error(e: StoreError) -> Error {
     match e {
         StoreError::Conflict { .. } => AggregateError::AggregateConflict,
-        StoreError::Decode { .. } | StoreError::UnsupportedSchema { .. } => AggregateError::DeserializationError(Box::new(e)),
+        StoreError::Decode { .. } | StoreError::UnsupportedSchema { .. } => {
+            AggregateError::DeserializationError(Box::new(e))
+        }
         StoreError::Unavailable(_) => AggregateError::DatabaseConnectionError(Box::new(e)),
         other => AggregateError::UnexpectedError(Box::new(other)),
     }
@@ -47,22 +49,30 @@ fn unexpected(message: String) -> Error {
 }
 
 fn request_id(aggregate_id: &str) -> Result<RequestId, Error> {
-    Uuid::parse_str(aggregate_id)
-        .map(RequestId)
-        .map_err(|e| unexpected(format!("aggregate id `{aggregate_id}` is not a request id: {e}")))
+    Uuid::parse_str(aggregate_id).map(RequestId).map_err(|e| {
+        unexpected(format!(
+            "aggregate id `{aggregate_id}` is not a request id: {e}"
+        ))
+    })
 }
 
 impl cqrs_es::EventStore<ApprovalAggregate> for EventStore {
     type AC = Loaded;
 
-    async fn load_events(&self, aggregate_id: &str) -> Result<Vec<EventEnvelope<ApprovalAggregate>>, Error> {
+    async fn load_events(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<EventEnvelope<ApprovalAggregate>>, Error> {
         let id = request_id(aggregate_id)?;
         let commits = self.read_commits(id, 0).await.map_err(store_error)?;
         let mut envelopes = Vec::new();
         for stored in commits {
             let metadata = HashMap::from([
                 (META_STREAM_SEQUENCE.to_owned(), stored.sequence.to_string()),
-                (META_COMMAND_ID.to_owned(), stored.commit.command_id.to_string()),
+                (
+                    META_COMMAND_ID.to_owned(),
+                    stored.commit.command_id.to_string(),
+                ),
                 (META_ACTOR.to_owned(), stored.commit.actor.to_string()),
                 (META_ACTION.to_owned(), stored.commit.action.clone()),
                 (META_AT.to_owned(), stored.commit.at.to_rfc3339()),
@@ -80,7 +90,9 @@ impl cqrs_es::EventStore<ApprovalAggregate> for EventStore {
     }
 
     async fn load_aggregate(&self, aggregate_id: &str) -> Result<Loaded, Error> {
-        self.load(request_id(aggregate_id)?).await.map_err(store_error)
+        self.load(request_id(aggregate_id)?)
+            .await
+            .map_err(store_error)
     }
 
     async fn commit(
@@ -91,11 +103,19 @@ impl cqrs_es::EventStore<ApprovalAggregate> for EventStore {
     ) -> Result<Vec<EventEnvelope<ApprovalAggregate>>, Error> {
         let meta = |key: &str| metadata.get(key).cloned();
         let command_id = meta(META_COMMAND_ID)
-            .ok_or_else(|| unexpected(format!("commit needs `{META_COMMAND_ID}` metadata (the idempotency key)")))
-            .and_then(|raw| Uuid::parse_str(&raw).map_err(|e| unexpected(format!("`{META_COMMAND_ID}`: {e}"))))?;
+            .ok_or_else(|| {
+                unexpected(format!(
+                    "commit needs `{META_COMMAND_ID}` metadata (the idempotency key)"
+                ))
+            })
+            .and_then(|raw| {
+                Uuid::parse_str(&raw).map_err(|e| unexpected(format!("`{META_COMMAND_ID}`: {e}")))
+            })?;
         let actor = meta(META_ACTOR)
             .ok_or_else(|| unexpected(format!("commit needs `{META_ACTOR}` metadata")))
-            .and_then(|raw| UserId::parse(&raw).map_err(|e| unexpected(format!("`{META_ACTOR}`: {e}"))))?;
+            .and_then(|raw| {
+                UserId::parse(&raw).map_err(|e| unexpected(format!("`{META_ACTOR}`: {e}")))
+            })?;
         let at = meta(META_AT)
             .ok_or_else(|| unexpected(format!("commit needs `{META_AT}` metadata")))
             .and_then(|raw| {
@@ -126,7 +146,10 @@ impl cqrs_es::EventStore<ApprovalAggregate> for EventStore {
         let appended = appended?;
         let first = context.aggregate.state.events_applied as usize - events.len() + 1;
         let mut metadata = metadata;
-        metadata.insert(META_STREAM_SEQUENCE.to_owned(), appended.sequence.to_string());
+        metadata.insert(
+            META_STREAM_SEQUENCE.to_owned(),
+            appended.sequence.to_string(),
+        );
         Ok(events
             .into_iter()
             .enumerate()

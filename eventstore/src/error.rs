@@ -16,7 +16,11 @@ pub enum StoreError {
     Refused(String),
     /// The server is older than signoff needs.
     #[error("nats-server {found} is too old: signoff needs {min} or newer ({why})")]
-    ServerTooOld { found: String, min: String, why: &'static str },
+    ServerTooOld {
+        found: String,
+        min: String,
+        why: &'static str,
+    },
     /// The stream exists with settings that break signoff's guarantees.
     #[error("stream {stream} is misconfigured: {problem}")]
     StreamMisconfigured { stream: String, problem: String },
@@ -26,5 +30,9 @@ pub enum StoreError {
     #[error("message {sequence} does not decode: {problem}")]
     Decode { sequence: u64, problem: String },
     #[error("message {sequence} has schema version {found}; this build reads {supported}")]
-    UnsupportedSchema { sequence: u64, found: u32, supported: u32 },
+    UnsupportedSchema {
+        sequence: u64,
+        found: u32,
+        supported: u32,
+    },
 }

@@ -58,7 +58,9 @@ impl StreamSettings {
     pub fn stream_config(&self) -> stream::Config {
         stream::Config {
             name: self.name.clone(),
-            description: Some("signoff approval events: one subject per request, one message per command".into()),
+            description: Some(
+                "signoff approval events: one subject per request, one message per command".into(),
+            ),
             subjects: vec![self.all_subjects()],
             retention: stream::RetentionPolicy::Limits,
             storage: stream::StorageType::File,
@@ -140,7 +142,10 @@ pub struct EventStore {
 impl EventStore {
     /// Checks the server version, creates the stream or checks that the
     /// existing one keeps signoff's guarantees.
-    pub async fn open(client: async_nats::Client, settings: StreamSettings) -> Result<Self, StoreError> {
+    pub async fn open(
+        client: async_nats::Client,
+        settings: StreamSettings,
+    ) -> Result<Self, StoreError> {
         check_server_version(&client.server_info().version)?;
         let js = jetstream::new(client);
         let wanted = settings.stream_config();
@@ -148,7 +153,10 @@ impl EventStore {
             .get_or_create_stream(wanted.clone())
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let info = stream.info().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         check_stream(&info.config, &wanted)?;
         Ok(Self {
             js,
@@ -171,7 +179,12 @@ impl EventStore {
     /// holds past the cached sequence.
     #[instrument(level = "debug", skip(self), fields(request = %request_id))]
     pub async fn load(&self, request_id: RequestId) -> Result<Loaded, StoreError> {
-        let cached = self.cache.lock().expect("cache lock").get(&request_id).cloned();
+        let cached = self
+            .cache
+            .lock()
+            .expect("cache lock")
+            .get(&request_id)
+            .cloned();
         let mut loaded = cached.unwrap_or_else(|| Loaded::empty(request_id));
         for stored in self.read_commits(request_id, loaded.last_sequence).await? {
             loaded.fold(stored.sequence, stored.commit);
@@ -181,12 +194,20 @@ impl EventStore {
     }
 
     /// Every commit of a request after stream sequence `after` (0: all), in order.
-    pub async fn read_commits(&self, request_id: RequestId, after: u64) -> Result<Vec<StoredCommit>, StoreError> {
+    pub async fn read_commits(
+        &self,
+        request_id: RequestId,
+        after: u64,
+    ) -> Result<Vec<StoredCommit>, StoreError> {
         let subject = self.settings.subject(request_id);
         let mut next = after + 1;
         let mut commits = Vec::new();
         loop {
-            match self.stream.direct_get_next_for_subject(subject.clone(), Some(next)).await {
+            match self
+                .stream
+                .direct_get_next_for_subject(subject.clone(), Some(next))
+                .await
+            {
                 Ok(message) => {
                     next = message.sequence + 1;
                     commits.push(StoredCommit {
@@ -205,9 +226,14 @@ impl EventStore {
     /// someone else appended first: reload and decide again.
     #[instrument(level = "debug", skip(self, loaded, commit), fields(request = %loaded.request_id, command = %commit.command_id))]
     pub async fn append(&self, loaded: &Loaded, commit: Commit) -> Result<Appended, StoreError> {
-        let appended = self.publish(loaded.request_id, loaded.last_sequence, &commit).await?;
+        let appended = self
+            .publish(loaded.request_id, loaded.last_sequence, &commit)
+            .await?;
         if appended.duplicate {
-            debug!(sequence = appended.sequence, "duplicate command id; JetStream kept the first");
+            debug!(
+                sequence = appended.sequence,
+                "duplicate command id; JetStream kept the first"
+            );
             self.forget(loaded.request_id);
         } else {
             let mut next = loaded.clone();
@@ -218,7 +244,12 @@ impl EventStore {
     }
 
     /// Publishes one commit with the concurrency and idempotency headers; leaves the cache alone.
-    pub(crate) async fn publish(&self, request_id: RequestId, expected_last: u64, commit: &Commit) -> Result<Appended, StoreError> {
+    pub(crate) async fn publish(
+        &self,
+        request_id: RequestId,
+        expected_last: u64,
+        commit: &Commit,
+    ) -> Result<Appended, StoreError> {
         debug_assert_eq!(commit.schema_version, EVENT_SCHEMA_VERSION);
         let message = PublishMessage::build()
             .payload(commit.encode()?.into())
@@ -233,8 +264,12 @@ impl EventStore {
             Err(e) => return Err(StoreError::Unavailable(e.to_string())),
         };
         let ack = ack.map_err(|e| match e.kind() {
-            PublishErrorKind::WrongLastSequence => StoreError::Conflict { expected: expected_last },
-            PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => StoreError::Unavailable(e.to_string()),
+            PublishErrorKind::WrongLastSequence => StoreError::Conflict {
+                expected: expected_last,
+            },
+            PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => {
+                StoreError::Unavailable(e.to_string())
+            }
             _ => StoreError::Refused(e.to_string()),
         })?;
         Ok(Appended {
@@ -269,7 +304,9 @@ impl EventStore {
     }
 
     /// Follows every request's commits, from the start of the stream.
-    pub async fn watch_all(&self) -> Result<impl Stream<Item = Result<StoredCommit, StoreError>>, StoreError> {
+    pub async fn watch_all(
+        &self,
+    ) -> Result<impl Stream<Item = Result<StoredCommit, StoreError>>, StoreError> {
         self.watch_subject(self.settings.all_subjects()).await
     }
 
@@ -292,7 +329,9 @@ impl EventStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(messages.map(|message| {
             let message = message.map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            let info = message.info().map_err(|e| StoreError::Refused(e.to_string()))?;
+            let info = message
+                .info()
+                .map_err(|e| StoreError::Refused(e.to_string()))?;
             let sequence = info.stream_sequence;
             Ok(StoredCommit {
                 sequence,
@@ -311,7 +350,11 @@ pub fn check_server_version(version: &str) -> Result<(), StoreError> {
     }
     let (a, b, c) = MIN_SERVER_VERSION;
     Err(StoreError::ServerTooOld {
-        found: if version.is_empty() { "(unknown)".into() } else { version.into() },
+        found: if version.is_empty() {
+            "(unknown)".into()
+        } else {
+            version.into()
+        },
         min: format!("{a}.{b}.{c}"),
         why: MIN_SERVER_VERSION_WHY,
     })
@@ -321,7 +364,11 @@ pub fn parse_version(version: &str) -> Option<(u64, u64, u64)> {
     let core = version.trim().trim_start_matches('v');
     let core = core.split(['-', '+']).next()?;
     let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
-    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
 }
 
 fn check_stream(found: &stream::Config, wanted: &stream::Config) -> Result<(), StoreError> {
@@ -338,13 +385,20 @@ fn check_stream(found: &stream::Config, wanted: &stream::Config) -> Result<(), S
         return problem("allow_direct is off; loads need direct gets by subject");
     }
     if found.discard != stream::DiscardPolicy::New {
-        return problem("discard policy is `old`; at a limit it would drop history instead of refusing writes");
+        return problem(
+            "discard policy is `old`; at a limit it would drop history instead of refusing writes",
+        );
     }
     if found.max_messages_per_subject != -1 && found.max_messages_per_subject != 0 {
-        return problem("max_messages_per_subject is limited; a request's history must be kept whole");
+        return problem(
+            "max_messages_per_subject is limited; a request's history must be kept whole",
+        );
     }
     if found.subjects != wanted.subjects {
-        return problem(&format!("its subjects are {:?}, not {:?}", found.subjects, wanted.subjects));
+        return problem(&format!(
+            "its subjects are {:?}, not {:?}",
+            found.subjects, wanted.subjects
+        ));
     }
     Ok(())
 }
@@ -359,7 +413,10 @@ mod tests {
         assert_eq!(parse_version("v2.10.0-beta.1"), Some((2, 10, 0)));
         assert!(check_server_version("2.15.1").is_ok());
         assert!(check_server_version("2.10.0").is_ok());
-        assert!(matches!(check_server_version("2.9.25"), Err(StoreError::ServerTooOld { .. })));
+        assert!(matches!(
+            check_server_version("2.9.25"),
+            Err(StoreError::ServerTooOld { .. })
+        ));
         assert!(check_server_version("").is_err());
     }
 }

@@ -77,7 +77,7 @@ pub struct RecordExecutionBody {
 /// Any command body, by action.
 #[derive(Clone, Debug, PartialEq, JsonSchema)]
 pub enum CommandBody {
-    Submit(SubmitBody),
+    Submit(Box<SubmitBody>),
     Approve(ApproveBody),
     Reject(RejectBody),
     Cancel(CancelBody),
@@ -122,7 +122,7 @@ impl CommandBody {
             Ok(value)
         }
         Ok(match action {
-            "submit" => CommandBody::Submit(parse(body)?),
+            "submit" => CommandBody::Submit(Box::new(parse(body)?)),
             "approve" => CommandBody::Approve(parse(body)?),
             "reject" => CommandBody::Reject(parse(body)?),
             "cancel" => CommandBody::Cancel(parse(body)?),
@@ -153,7 +153,11 @@ fn serde_path_to_error_like<'de, T: Deserialize<'de>>(
         let path = e.path().to_string();
         let problem = e.into_inner().to_string();
         // The path names the field, an unknown one included; `.`/`?`: the body itself.
-        let field = if path == "." || path == "?" { "body".to_owned() } else { path };
+        let field = if path == "." || path == "?" {
+            "body".to_owned()
+        } else {
+            path
+        };
         DecodeError::Malformed { field, problem }
     })
 }

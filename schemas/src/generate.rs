@@ -13,7 +13,10 @@ pub fn documents() -> Vec<(&'static str, String)> {
     let pretty = |v: Value| serde_json::to_string_pretty(&v).expect("schema serializes") + "\n";
     vec![
         ("commands.schema.json", pretty(commands_schema())),
-        ("replies.schema.json", pretty(root::<Reply>("signoff command reply", crate::WIRE_VERSION))),
+        (
+            "replies.schema.json",
+            pretty(root::<Reply>("signoff command reply", crate::WIRE_VERSION)),
+        ),
         (
             "events.schema.json",
             pretty(root::<signoff_eventstore::Commit>(
@@ -23,9 +26,15 @@ pub fn documents() -> Vec<(&'static str, String)> {
         ),
         (
             "workflow-spec.schema.json",
-            pretty(root::<signoff_engine::WorkflowSpec>("signoff workflow spec", crate::WIRE_VERSION)),
+            pretty(root::<signoff_engine::WorkflowSpec>(
+                "signoff workflow spec",
+                crate::WIRE_VERSION,
+            )),
         ),
-        ("subjects.json", pretty(serde_json::to_value(subject_map()).expect("subject map serializes"))),
+        (
+            "subjects.json",
+            pretty(serde_json::to_value(subject_map()).expect("subject map serializes")),
+        ),
     ]
 }
 
@@ -59,7 +68,8 @@ fn commands_schema() -> Value {
     body!("expire", ExpireBody);
     body!("escalate", EscalateBody);
     body!("record-execution", RecordExecutionBody);
-    let defs: serde_json::Map<String, Value> = generator.take_definitions(true).into_iter().collect();
+    let defs: serde_json::Map<String, Value> =
+        generator.take_definitions(true).into_iter().collect();
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "signoff command bodies, by subject",

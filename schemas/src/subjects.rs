@@ -15,7 +15,15 @@ pub const AUTHORIZATION_HEADER: &str = "Authorization";
 pub const MAX_COMMAND_BYTES: usize = 256 * 1024;
 
 /// Every command action, in subject order.
-pub const ACTIONS: [&str; 7] = ["submit", "approve", "reject", "cancel", "expire", "escalate", "record-execution"];
+pub const ACTIONS: [&str; 7] = [
+    "submit",
+    "approve",
+    "reject",
+    "cancel",
+    "expire",
+    "escalate",
+    "record-execution",
+];
 
 pub fn command_subject(action: &str) -> String {
     format!("{COMMAND_PREFIX}.{action}")
@@ -41,7 +49,10 @@ pub fn subject_map() -> Vec<SubjectEntry> {
         .map(|action| SubjectEntry {
             subject: command_subject(action),
             kind: "request/reply (queue group signoff-gateways)",
-            body: format!("commands.schema.json#/$defs/{}", crate::commands::body_name(action)),
+            body: format!(
+                "commands.schema.json#/$defs/{}",
+                crate::commands::body_name(action)
+            ),
             reply: "replies.schema.json",
             who: match *action {
                 "expire" | "escalate" => "the scheduler (role scheduler or admin)",

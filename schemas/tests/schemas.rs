@@ -22,7 +22,10 @@ type Lock = BTreeMap<String, (u64, String)>;
 
 fn version_of(text: &str) -> u64 {
     let value: Value = serde_json::from_str(text).expect("generated JSON");
-    value.get("x-signoff-version").and_then(Value::as_u64).unwrap_or(0)
+    value
+        .get("x-signoff-version")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
 }
 
 #[test]
@@ -53,12 +56,20 @@ fn committed_schemas_match_the_code_and_changes_bump_the_version() {
         }
         match std::fs::read_to_string(&path) {
             Ok(committed) if committed == generated => {}
-            Ok(_) => problems.push(format!("{name} differs from what the code generates: run `cargo xtask bless-schemas`")),
-            Err(e) => problems.push(format!("{name} missing ({e}): run `cargo xtask bless-schemas`")),
+            Ok(_) => problems.push(format!(
+                "{name} differs from what the code generates: run `cargo xtask bless-schemas`"
+            )),
+            Err(e) => problems.push(format!(
+                "{name} missing ({e}): run `cargo xtask bless-schemas`"
+            )),
         }
     }
     if bless() && problems.is_empty() {
-        std::fs::write(&lock_path, serde_json::to_string_pretty(&new_lock).unwrap() + "\n").unwrap();
+        std::fs::write(
+            &lock_path,
+            serde_json::to_string_pretty(&new_lock).unwrap() + "\n",
+        )
+        .unwrap();
     } else if !bless() && old_lock != new_lock && problems.is_empty() {
         problems.push("versions.lock.json is stale: run `cargo xtask bless-schemas`".into());
     }
@@ -67,7 +78,8 @@ fn committed_schemas_match_the_code_and_changes_bump_the_version() {
 
 #[test]
 fn every_command_subject_has_a_body_schema() {
-    let text = std::fs::read_to_string(dir().join("commands.schema.json")).expect("commands schema committed");
+    let text = std::fs::read_to_string(dir().join("commands.schema.json"))
+        .expect("commands schema committed");
     let schema: Value = serde_json::from_str(&text).unwrap();
     for action in signoff_schemas::subjects::ACTIONS {
         let subject = signoff_schemas::subjects::command_subject(action);

@@ -59,7 +59,10 @@ impl TestEnv {
 
     pub async fn start_with_gateways(count: usize) -> Self {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
             .with_test_writer()
             .try_init();
         let dir = tempfile::tempdir().expect("temp dir");
@@ -72,8 +75,14 @@ impl TestEnv {
         })
         .await
         .unwrap_or_else(|e| panic!("could not start nats-server: {e}\nRun the tests with `cargo xtask test`, which installs it, or set SIGNOFF_NATS_SERVER."));
-        let client = async_nats::connect(nats.url()).await.expect("connect to nats");
-        let store = Arc::new(EventStore::open(client.clone(), StreamSettings::default()).await.expect("open event store"));
+        let client = async_nats::connect(nats.url())
+            .await
+            .expect("connect to nats");
+        let store = Arc::new(
+            EventStore::open(client.clone(), StreamSettings::default())
+                .await
+                .expect("open event store"),
+        );
         let auth = test_auth();
         let mut env = TestEnv {
             nats,
@@ -95,8 +104,14 @@ impl TestEnv {
 
     /// Another gateway with its own connection and store (its own cache), in the same queue group.
     pub async fn spawn_gateway(&self) -> GatewayHandle {
-        let client = async_nats::connect(self.nats.url()).await.expect("connect gateway");
-        let store = Arc::new(EventStore::open(client.clone(), StreamSettings::default()).await.expect("open store"));
+        let client = async_nats::connect(self.nats.url())
+            .await
+            .expect("connect gateway");
+        let store = Arc::new(
+            EventStore::open(client.clone(), StreamSettings::default())
+                .await
+                .expect("open store"),
+        );
         let gateway = Arc::new(Gateway::new(
             client,
             store,
@@ -116,7 +131,10 @@ impl TestEnv {
     }
 
     pub fn scheduler(&self) -> CommandClient {
-        CommandClient::new(self.client.clone(), self.issuer.issue("scheduler", &[Role::Scheduler], 3600))
+        CommandClient::new(
+            self.client.clone(),
+            self.issuer.issue("scheduler", &[Role::Scheduler], 3600),
+        )
     }
 
     /// Submits `spec` (JSON text) with `params` (JSON text) as `user`.
@@ -127,7 +145,11 @@ impl TestEnv {
             Uuid::new_v4(),
             request_id
         );
-        let reply = self.client_as(user).send_raw("submit", body.into_bytes()).await.expect("gateway answers");
+        let reply = self
+            .client_as(user)
+            .send_raw("submit", body.into_bytes())
+            .await
+            .expect("gateway answers");
         (RequestId(request_id), reply)
     }
 
@@ -138,16 +160,27 @@ impl TestEnv {
     }
 
     pub async fn approve(&self, user: &str, request: RequestId) -> Reply {
-        self.act(user, "approve", request, json!({"comment": format!("ok from {user}")})).await
+        self.act(
+            user,
+            "approve",
+            request,
+            json!({"comment": format!("ok from {user}")}),
+        )
+        .await
     }
 
     pub async fn reject(&self, user: &str, request: RequestId, reason: &str) -> Reply {
-        self.act(user, "reject", request, json!({"reason": reason})).await
+        self.act(user, "reject", request, json!({"reason": reason}))
+            .await
     }
 
     /// Sends `action` on `request` as `user`, with `extra` fields merged into the body.
     pub async fn act(&self, user: &str, action: &str, request: RequestId, extra: Value) -> Reply {
-        let client = if user == "scheduler" { self.scheduler() } else { self.client_as(user) };
+        let client = if user == "scheduler" {
+            self.scheduler()
+        } else {
+            self.client_as(user)
+        };
         let mut body = json!({"commandId": Uuid::new_v4(), "requestId": request.0});
         if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
             body.extend(extra);
@@ -157,7 +190,10 @@ impl TestEnv {
 
     /// The request's commits, straight from the log.
     pub async fn commits(&self, request: RequestId) -> Vec<StoredCommit> {
-        self.store.read_commits(request, 0).await.expect("read the log")
+        self.store
+            .read_commits(request, 0)
+            .await
+            .expect("read the log")
     }
 
     /// Names of every event of the request, in order.
@@ -171,7 +207,12 @@ impl TestEnv {
 
     /// Messages in the whole stream.
     pub async fn stream_messages(&self) -> u64 {
-        let mut stream = self.store.jetstream().get_stream(&self.store.settings().name).await.expect("stream");
+        let mut stream = self
+            .store
+            .jetstream()
+            .get_stream(&self.store.settings().name)
+            .await
+            .expect("stream");
         stream.info().await.expect("stream info").state.messages
     }
 }
@@ -181,7 +222,10 @@ impl TestEnv {
 pub fn accepted(reply: Reply) -> Accepted {
     match reply {
         Reply::Accepted(a) => a,
-        Reply::Error(e) => panic!("expected acceptance, got {}: {} (field {:?})", e.code, e.message, e.field),
+        Reply::Error(e) => panic!(
+            "expected acceptance, got {}: {} (field {:?})",
+            e.code, e.message, e.field
+        ),
     }
 }
 
@@ -190,6 +234,9 @@ pub fn accepted(reply: Reply) -> Accepted {
 pub fn refused(reply: Reply) -> ErrorReply {
     match reply {
         Reply::Error(e) => e,
-        Reply::Accepted(a) => panic!("expected a refusal, got acceptance at sequence {} ({:?})", a.sequence, a.events),
+        Reply::Accepted(a) => panic!(
+            "expected a refusal, got acceptance at sequence {} ({:?})",
+            a.sequence, a.events
+        ),
     }
 }

@@ -11,7 +11,10 @@ use std::time::Duration;
 use cqrs_es::CqrsFramework;
 use serde_json::json;
 use signoff_api::client::{wait_for_decision, CommandClient};
-use signoff_engine::{Action, ApprovalCommand, ApprovalEvent, Authentication, CommandId, RawJson, RequestId, Status, UserId, WorkflowSpec};
+use signoff_engine::{
+    Action, ApprovalCommand, ApprovalEvent, Authentication, CommandId, RawJson, RequestId, Status,
+    UserId, WorkflowSpec,
+};
 use signoff_eventstore::{ApprovalAggregate, EventStore, StreamSettings};
 use signoff_schemas::Reply;
 use signoff_tests::{accepted, refused, TestEnv};
@@ -34,7 +37,13 @@ async fn racing_gateways_on_the_final_approval_produce_exactly_one_decision() {
             let client = env.client_as(user);
             races.push(tokio::spawn(async move {
                 let body = json!({"commandId": Uuid::new_v4(), "requestId": id.0});
-                (id, client.send("approve", &body).await.expect("gateway answers"))
+                (
+                    id,
+                    client
+                        .send("approve", &body)
+                        .await
+                        .expect("gateway answers"),
+                )
             }));
         }
     }
@@ -50,7 +59,11 @@ async fn racing_gateways_on_the_final_approval_produce_exactly_one_decision() {
         }
     }
     for &id in &requests {
-        assert_eq!(accepted_per_request.get(&id), Some(&1), "one approval wins per request");
+        assert_eq!(
+            accepted_per_request.get(&id),
+            Some(&1),
+            "one approval wins per request"
+        );
         let decisions = env
             .commits(id)
             .await
@@ -63,9 +76,15 @@ async fn racing_gateways_on_the_final_approval_produce_exactly_one_decision() {
     let handled: u64 = env
         .gateways
         .iter()
-        .map(|g| g.gateway.stats.accepted.load(Ordering::Relaxed) + g.gateway.stats.refused.load(Ordering::Relaxed))
+        .map(|g| {
+            g.gateway.stats.accepted.load(Ordering::Relaxed)
+                + g.gateway.stats.refused.load(Ordering::Relaxed)
+        })
         .sum();
-    assert_eq!(handled, 60, "20 submits and 40 approvals, each handled once by one gateway");
+    assert_eq!(
+        handled, 60,
+        "20 submits and 40 approvals, each handled once by one gateway"
+    );
 }
 
 #[tokio::test]
@@ -73,7 +92,9 @@ async fn two_stores_racing_on_one_request_conflict_and_the_loser_reloads() {
     let env = TestEnv::start().await;
     let (id, _) = env.submit_ok("alice", TWO_APPROVERS, "{}").await;
     let other_client = async_nats::connect(env.nats.url()).await.unwrap();
-    let other = EventStore::open(other_client, StreamSettings::default()).await.unwrap();
+    let other = EventStore::open(other_client, StreamSettings::default())
+        .await
+        .unwrap();
     let a = env.store.load(id).await.unwrap();
     let b = other.load(id).await.unwrap();
     let approve = |user: &str| ApprovalCommand {
@@ -82,37 +103,58 @@ async fn two_stores_racing_on_one_request_conflict_and_the_loser_reloads() {
         actor: signoff_engine::Actor {
             user: UserId::parse(user).unwrap(),
             roles: vec![],
-            authentication: Authentication { method: "test".into(), key_id: None, issuer: None, token_id: None },
+            authentication: Authentication {
+                method: "test".into(),
+                key_id: None,
+                issuer: None,
+                token_id: None,
+            },
         },
         at: signoff_tests::t0(),
-        action: Action::Approve { comment: None, params_hash: None },
+        action: Action::Approve {
+            comment: None,
+            params_hash: None,
+        },
     };
     let directory = env.directory.clone();
-    let commit = |loaded: &signoff_eventstore::Loaded, cmd: &ApprovalCommand| signoff_eventstore::Commit {
-        schema_version: signoff_engine::EVENT_SCHEMA_VERSION,
-        request_id: id,
-        command_id: cmd.command_id,
-        command_hash: "test".into(),
-        action: "approve".into(),
-        actor: cmd.actor.user.clone(),
-        at: cmd.at,
-        events: loaded.aggregate.decide(cmd, &directory).unwrap(),
-    };
+    let commit =
+        |loaded: &signoff_eventstore::Loaded, cmd: &ApprovalCommand| signoff_eventstore::Commit {
+            schema_version: signoff_engine::EVENT_SCHEMA_VERSION,
+            request_id: id,
+            command_id: cmd.command_id,
+            command_hash: "test".into(),
+            action: "approve".into(),
+            actor: cmd.actor.user.clone(),
+            at: cmd.at,
+            events: loaded.aggregate.decide(cmd, &directory).unwrap(),
+        };
     let (sam, sofia) = (approve("sam"), approve("sofia"));
     let first = env.store.append(&a, commit(&a, &sam)).await.unwrap();
     assert!(!first.duplicate);
     let lost = other.append(&b, commit(&b, &sofia)).await;
-    assert!(matches!(lost, Err(signoff_eventstore::StoreError::Conflict { .. })), "{lost:?}");
+    assert!(
+        matches!(lost, Err(signoff_eventstore::StoreError::Conflict { .. })),
+        "{lost:?}"
+    );
     other.forget(id);
     let reloaded = other.load(id).await.unwrap();
     assert_eq!(reloaded.aggregate.state.status, Status::Approved);
-    assert!(reloaded.aggregate.decide(&sofia, &directory).is_err(), "the loser now sees the decision");
+    assert!(
+        reloaded.aggregate.decide(&sofia, &directory).is_err(),
+        "the loser now sees the decision"
+    );
 }
 
 #[tokio::test]
 async fn a_retried_command_is_applied_once_and_gets_the_original_answer() {
     let env = TestEnv::start().await;
-    let (id, _) = env.submit_ok("alice", r#"{"title":"T","approvers":["manager-team"],"minApprovals":2}"#, "{}").await;
+    let (id, _) = env
+        .submit_ok(
+            "alice",
+            r#"{"title":"T","approvers":["manager-team"],"minApprovals":2}"#,
+            "{}",
+        )
+        .await;
     let body = json!({"commandId": Uuid::new_v4(), "requestId": id.0, "comment": "lgtm"});
     let maria = env.client_as("maria");
     let first = accepted(maria.send("approve", &body).await.unwrap());
@@ -123,7 +165,12 @@ async fn a_retried_command_is_applied_once_and_gets_the_original_answer() {
     assert_eq!(retry.sequence, first.sequence);
     assert_eq!(retry.events, first.events);
     assert_eq!(retry.state, first.state);
-    let votes = env.event_names(id).await.iter().filter(|n| **n == "ApprovalGranted").count();
+    let votes = env
+        .event_names(id)
+        .await
+        .iter()
+        .filter(|n| **n == "ApprovalGranted")
+        .count();
     assert_eq!(votes, 2, "maria's approval is in the log once");
     // A submit retried with the same ids is also answered, not refused as a duplicate request.
     let submit = format!(
@@ -132,7 +179,12 @@ async fn a_retried_command_is_applied_once_and_gets_the_original_answer() {
         Uuid::new_v4()
     );
     let alice = env.client_as("alice");
-    let one = accepted(alice.send_raw("submit", submit.clone().into_bytes()).await.unwrap());
+    let one = accepted(
+        alice
+            .send_raw("submit", submit.clone().into_bytes())
+            .await
+            .unwrap(),
+    );
     let two = accepted(alice.send_raw("submit", submit.into_bytes()).await.unwrap());
     assert_eq!((one.sequence, two.duplicate), (two.sequence, true));
 }
@@ -140,12 +192,29 @@ async fn a_retried_command_is_applied_once_and_gets_the_original_answer() {
 #[tokio::test]
 async fn a_command_id_reused_for_another_command_is_refused() {
     let env = TestEnv::start().await;
-    let (id, _) = env.submit_ok("alice", r#"{"title":"T","approvers":["manager-team"],"minApprovals":2}"#, "{}").await;
+    let (id, _) = env
+        .submit_ok(
+            "alice",
+            r#"{"title":"T","approvers":["manager-team"],"minApprovals":2}"#,
+            "{}",
+        )
+        .await;
     let command_id = Uuid::new_v4();
-    accepted(env.client_as("maria").send("approve", &json!({"commandId": command_id, "requestId": id.0})).await.unwrap());
+    accepted(
+        env.client_as("maria")
+            .send(
+                "approve",
+                &json!({"commandId": command_id, "requestId": id.0}),
+            )
+            .await
+            .unwrap(),
+    );
     let reused = refused(
         env.client_as("maria")
-            .send("approve", &json!({"commandId": command_id, "requestId": id.0, "comment": "different"}))
+            .send(
+                "approve",
+                &json!({"commandId": command_id, "requestId": id.0, "comment": "different"}),
+            )
             .await
             .unwrap(),
     );
@@ -161,7 +230,9 @@ async fn forged_missing_and_expired_tokens_are_refused_and_write_nothing() {
     let body = json!({"commandId": Uuid::new_v4(), "requestId": request_id, "spec": {"title":"T","approvers":["maria"]}});
     let mut forged_auth = signoff_tests::test_auth();
     forged_auth.keys[0].secret = "an-attacker-secret-an-attacker-secret".into();
-    let forged = signoff_api::identity::TokenIssuer::new(&forged_auth).unwrap().issue("alice", &[], 60);
+    let forged = signoff_api::identity::TokenIssuer::new(&forged_auth)
+        .unwrap()
+        .issue("alice", &[], 60);
     let expired = env.issuer.sign(&signoff_api::identity::Claims {
         sub: "alice".into(),
         iss: "signoff-test".into(),
@@ -174,7 +245,10 @@ async fn forged_missing_and_expired_tokens_are_refused_and_write_nothing() {
     for (what, client) in [
         ("forged", CommandClient::new(env.client.clone(), forged)),
         ("expired", CommandClient::new(env.client.clone(), expired)),
-        ("garbage", CommandClient::new(env.client.clone(), "not-a-jwt")),
+        (
+            "garbage",
+            CommandClient::new(env.client.clone(), "not-a-jwt"),
+        ),
         ("missing", CommandClient::anonymous(env.client.clone())),
     ] {
         let reply = refused(client.send("submit", &body).await.unwrap());
@@ -182,7 +256,14 @@ async fn forged_missing_and_expired_tokens_are_refused_and_write_nothing() {
     }
     assert_eq!(env.stream_messages().await, before, "nothing was written");
     assert!(env.commits(RequestId(request_id)).await.is_empty());
-    assert_eq!(env.gateways[0].gateway.stats.unauthenticated.load(Ordering::Relaxed), 4);
+    assert_eq!(
+        env.gateways[0]
+            .gateway
+            .stats
+            .unauthenticated
+            .load(Ordering::Relaxed),
+        4
+    );
 }
 
 #[tokio::test]
@@ -204,32 +285,68 @@ async fn bad_input_gets_a_typed_error_naming_the_field_and_writes_nothing() {
         ("launch", "{}".into(), "UNKNOWN_COMMAND", ""),
     ];
     for (action, body, code, field) in cases {
-        let reply = refused(alice.send_raw(action, body.clone().into_bytes()).await.unwrap());
+        let reply = refused(
+            alice
+                .send_raw(action, body.clone().into_bytes())
+                .await
+                .unwrap(),
+        );
         assert_eq!(reply.code, code, "{action} {body}: {}", reply.message);
         if !field.is_empty() {
-            assert_eq!(reply.field.as_deref(), Some(field), "{action} {body}: {}", reply.message);
+            assert_eq!(
+                reply.field.as_deref(),
+                Some(field),
+                "{action} {body}: {}",
+                reply.message
+            );
         }
         assert!(!reply.retryable);
     }
     let too_large = format!(r#"{{"pad":"{}"}}"#, "x".repeat(300 * 1024));
-    assert_eq!(refused(alice.send_raw("submit", too_large.into_bytes()).await.unwrap()).code, "COMMAND_TOO_LARGE");
+    assert_eq!(
+        refused(
+            alice
+                .send_raw("submit", too_large.into_bytes())
+                .await
+                .unwrap()
+        )
+        .code,
+        "COMMAND_TOO_LARGE"
+    );
     assert_eq!(env.stream_messages().await, before, "nothing was written");
 }
 
 #[tokio::test]
 async fn a_decision_is_read_from_the_log_even_when_made_before_anyone_watched() {
     let env = TestEnv::start().await;
-    let (id, _) = env.submit_ok("alice", r#"{"title":"T","approvers":["maria"]}"#, "{}").await;
+    let (id, _) = env
+        .submit_ok("alice", r#"{"title":"T","approvers":["maria"]}"#, "{}")
+        .await;
     accepted(env.approve("maria", id).await);
-    let (stored, decision) = wait_for_decision(&env.store, id, Duration::from_secs(10)).await.unwrap().expect("decision");
+    let (stored, decision) = wait_for_decision(&env.store, id, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("decision");
     assert_eq!(decision.name(), "RequestApproved");
-    assert_eq!(stored.sequence, env.commits(id).await.last().unwrap().sequence);
+    assert_eq!(
+        stored.sequence,
+        env.commits(id).await.last().unwrap().sequence
+    );
 
-    let (pending, _) = env.submit_ok("alice", r#"{"title":"T","approvers":["maria"]}"#, "{}").await;
+    let (pending, _) = env
+        .submit_ok("alice", r#"{"title":"T","approvers":["maria"]}"#, "{}")
+        .await;
     let store = env.store.clone();
-    let watcher = tokio::spawn(async move { wait_for_decision(&store, pending, Duration::from_secs(10)).await });
+    let watcher =
+        tokio::spawn(
+            async move { wait_for_decision(&store, pending, Duration::from_secs(10)).await },
+        );
     accepted(env.reject("maria", pending, "no").await);
-    let (_, decision) = watcher.await.unwrap().unwrap().expect("decision while watching");
+    let (_, decision) = watcher
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("decision while watching");
     assert!(matches!(decision, ApprovalEvent::RequestRejected(_)));
 }
 
@@ -237,14 +354,21 @@ async fn a_decision_is_read_from_the_log_even_when_made_before_anyone_watched() 
 async fn cqrs_framework_runs_on_the_jetstream_store() {
     let env = TestEnv::start().await;
     let client = async_nats::connect(env.nats.url()).await.unwrap();
-    let store = EventStore::open(client, StreamSettings::default()).await.unwrap();
+    let store = EventStore::open(client, StreamSettings::default())
+        .await
+        .unwrap();
     let services: signoff_eventstore::Services = Arc::new(env.directory.clone());
     let cqrs = CqrsFramework::<ApprovalAggregate, _>::new(store, vec![], services);
     let id = RequestId(Uuid::new_v4());
     let actor = |user: &str| signoff_engine::Actor {
         user: UserId::parse(user).unwrap(),
         roles: vec![],
-        authentication: Authentication { method: "test".into(), key_id: None, issuer: None, token_id: None },
+        authentication: Authentication {
+            method: "test".into(),
+            key_id: None,
+            issuer: None,
+            token_id: None,
+        },
     };
     let run = |user: &str, action: Action| {
         let command_id = Uuid::new_v4();
@@ -254,16 +378,57 @@ async fn cqrs_framework_runs_on_the_jetstream_store() {
             ("action".to_owned(), action.name().to_owned()),
             ("at".to_owned(), signoff_tests::t0().to_rfc3339()),
         ]);
-        let command = ApprovalCommand { command_id: CommandId(command_id), request_id: id, actor: actor(user), at: signoff_tests::t0(), action };
+        let command = ApprovalCommand {
+            command_id: CommandId(command_id),
+            request_id: id,
+            actor: actor(user),
+            at: signoff_tests::t0(),
+            action,
+        };
         (command, metadata)
     };
     let spec = WorkflowSpec::from_json(r#"{"title":"T","approvers":["maria"]}"#).unwrap();
-    let (submit, meta) = run("alice", Action::Submit { spec: Box::new(spec), params: RawJson::parse("{}").unwrap() });
-    cqrs.execute_with_metadata(&id.to_string(), submit, meta).await.unwrap();
-    let (approve, meta) = run("maria", Action::Approve { comment: None, params_hash: None });
-    cqrs.execute_with_metadata(&id.to_string(), approve, meta).await.unwrap();
-    let (again, meta) = run("maria", Action::Approve { comment: None, params_hash: None });
-    let refused = cqrs.execute_with_metadata(&id.to_string(), again, meta).await;
-    assert!(matches!(refused, Err(cqrs_es::AggregateError::UserError(_))));
-    assert_eq!(env.event_names(id).await, ["RequestSubmitted", "ApprovalGranted", "StageApproved", "RequestApproved"]);
+    let (submit, meta) = run(
+        "alice",
+        Action::Submit {
+            spec: Box::new(spec),
+            params: RawJson::parse("{}").unwrap(),
+        },
+    );
+    cqrs.execute_with_metadata(&id.to_string(), submit, meta)
+        .await
+        .unwrap();
+    let (approve, meta) = run(
+        "maria",
+        Action::Approve {
+            comment: None,
+            params_hash: None,
+        },
+    );
+    cqrs.execute_with_metadata(&id.to_string(), approve, meta)
+        .await
+        .unwrap();
+    let (again, meta) = run(
+        "maria",
+        Action::Approve {
+            comment: None,
+            params_hash: None,
+        },
+    );
+    let refused = cqrs
+        .execute_with_metadata(&id.to_string(), again, meta)
+        .await;
+    assert!(matches!(
+        refused,
+        Err(cqrs_es::AggregateError::UserError(_))
+    ));
+    assert_eq!(
+        env.event_names(id).await,
+        [
+            "RequestSubmitted",
+            "ApprovalGranted",
+            "StageApproved",
+            "RequestApproved"
+        ]
+    );
 }
