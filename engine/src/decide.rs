@@ -16,6 +16,16 @@ use crate::raw_json::RawJson;
 use crate::request::{ApprovalRequest, Status};
 use crate::spec::{check_text, limits};
 
+/// A free-text command field (reason, comment, summary): non-empty, bounded.
+fn check_command_text(field: &str, text: &str) -> Result<(), DomainError> {
+    check_text(field, text, limits::MAX_TEXT_CHARS).map_err(|e| match e {
+        DomainError::InvalidSpec { field, problem } => {
+            DomainError::InvalidCommand { field, problem }
+        }
+        other => other,
+    })
+}
+
 /// Handles one command against the current state of its request.
 pub fn decide(
     state: &ApprovalRequest,
@@ -145,13 +155,20 @@ fn vote(
     let submitted = pending(state, command)?;
     let actor = &command.actor;
     let stage_index = state.current_stage;
-    let stage_plan = &submitted.plan.stages[stage_index as usize];
-    let progress = &state.stages[stage_index as usize];
+    let (Some(stage_plan), Some(progress)) = (
+        submitted.plan.stages.get(stage_index as usize),
+        state.stages.get(stage_index as usize),
+    ) else {
+        // Every stage approved but no RequestApproved: only a damaged log gets here.
+        return Err(DomainError::InconsistentHistory {
+            problem: format!(
+                "every stage is approved but the request is still pending (stage {stage_index})"
+            ),
+        });
+    };
     match (kind, note) {
-        (VoteKind::Reject, Some(reason)) => check_text("reason", reason, limits::MAX_TEXT_CHARS)?,
-        (VoteKind::Approve, Some(comment)) => {
-            check_text("comment", comment, limits::MAX_TEXT_CHARS)?
-        }
+        (VoteKind::Reject, Some(reason)) => check_command_text("reason", reason)?,
+        (VoteKind::Approve, Some(comment)) => check_command_text("comment", comment)?,
         _ => {}
     }
     if actor.user == submitted.requester.user {
@@ -301,7 +318,7 @@ fn cancel(
         });
     }
     if let Some(reason) = reason {
-        check_text("reason", reason, limits::MAX_TEXT_CHARS)?;
+        check_command_text("reason", reason)?;
     }
     Ok(vec![ApprovalEvent::RequestCancelled(RequestCancelled {
         by: actor.clone(),
@@ -419,7 +436,7 @@ fn record_execution(
         });
     }
     if let Some(summary) = summary {
-        check_text("summary", summary, limits::MAX_TEXT_CHARS)?;
+        check_command_text("summary", summary)?;
     }
     Ok(vec![ApprovalEvent::ExecutionRecorded(ExecutionRecorded {
         by: actor.clone(),

@@ -133,6 +133,11 @@ pub enum DomainError {
     #[error("the request is {status}; execution can only be recorded once it is approved")]
     NotApproved { status: Status },
 
+    /// The stored events are individually valid but leave the request in a
+    /// state no command can act on (a damaged or hand-written log). An operator must look.
+    #[error("the request's history is inconsistent: {problem}")]
+    InconsistentHistory { problem: String },
+
     /// Execution was already recorded once.
     #[error("execution was already recorded at {at}")]
     ExecutionAlreadyRecorded { at: DateTime<Utc> },
@@ -163,6 +168,7 @@ impl DomainError {
             DomainError::EscalationOutOfOrder { .. } => "ESCALATION_OUT_OF_ORDER",
             DomainError::NotApproved { .. } => "NOT_APPROVED",
             DomainError::ExecutionAlreadyRecorded { .. } => "EXECUTION_ALREADY_RECORDED",
+            DomainError::InconsistentHistory { .. } => "HISTORY_DOES_NOT_REPLAY",
         }
     }
 

@@ -12,7 +12,7 @@ use crate::expr::{Bindings, Condition};
 use crate::ids::{TeamId, UserId};
 use crate::plan::{EscalationLevel, Plan, Principal, Resolution, StagePlan, PLAN_VERSION};
 use crate::raw_json::{canonical_hash, RawJson};
-use crate::spec::{invalid, EscalationSpec, SpecKind, WorkflowSpec};
+use crate::spec::{escalation_field, invalid, EscalationSpec, SpecKind, WorkflowSpec};
 
 /// What the outside world says at the moment of submission.
 pub struct SubmissionFacts<'a> {
@@ -266,7 +266,11 @@ fn finish_plan(
                     .iter()
                     .enumerate()
                     .map(|(j, id)| {
-                        principal(&format!("{field}.levels[{i}].to[{j}]"), id, facts.directory)
+                        principal(
+                            &format!("{field}{}[{j}]", escalation_field(spec, i).1),
+                            id,
+                            facts.directory,
+                        )
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(EscalationLevel {

@@ -280,10 +280,15 @@ impl WorkflowSpec {
 
     /// Shape and limit checks that need no parameters, clock or directory.
     pub fn validate(&self) -> Result<(), DomainError> {
-        self.validate_at("spec", 0)
+        self.validate_at("spec", 0, false)
     }
 
-    fn validate_at(&self, at: &str, nesting: usize) -> Result<(), DomainError> {
+    fn validate_at(
+        &self,
+        at: &str,
+        nesting: usize,
+        title_inherited: bool,
+    ) -> Result<(), DomainError> {
         let kind = self.kind_at(at)?;
         let field = |name: &str| format!("{at}.{name}");
         check_opt_text(&field("title"), self.title.as_deref(), MAX_TITLE_CHARS)?;
@@ -321,7 +326,7 @@ impl WorkflowSpec {
         };
         match kind {
             SpecKind::Approvers => {
-                if self.title.is_none() {
+                if self.title.is_none() && !title_inherited {
                     return Err(invalid(&field("title"), "is required"));
                 }
                 check_requirement(
@@ -379,9 +384,17 @@ impl WorkflowSpec {
                 let Some(config) = &self.config else {
                     return Err(invalid(&field("config"), "is required with `condition`"));
                 };
-                config.validate_at(&field("config"), nesting + 1)?;
+                config.validate_at(
+                    &field("config"),
+                    nesting + 1,
+                    title_inherited || self.title.is_some(),
+                )?;
                 if let Some(else_config) = &self.else_config {
-                    else_config.validate_at(&field("elseConfig"), nesting + 1)?;
+                    else_config.validate_at(
+                        &field("elseConfig"),
+                        nesting + 1,
+                        title_inherited || self.title.is_some(),
+                    )?;
                 }
             }
             SpecKind::Custom => {
@@ -395,7 +408,7 @@ impl WorkflowSpec {
                     "minRejections",
                     "is set per rule in custom logic",
                 )?;
-                if self.title.is_none() {
+                if self.title.is_none() && !title_inherited {
                     return Err(invalid(&field("title"), "is required"));
                 }
                 let logic = self.logic.as_ref().expect("kind is Custom");
@@ -435,6 +448,18 @@ impl WorkflowSpec {
                     d.min_rejections,
                 )?;
             }
+        }
+        if kind != SpecKind::Conditional {
+            forbid(
+                self.config.is_some(),
+                "config",
+                "applies only with `condition`",
+            )?;
+            forbid(
+                self.else_config.is_some(),
+                "elseConfig",
+                "applies only with `condition`",
+            )?;
         }
         if kind != SpecKind::Sequential {
             forbid(
@@ -510,7 +535,7 @@ fn check_escalation(at: &str, escalation: &EscalationSpec) -> Result<(), DomainE
     let mut previous = 0;
     for (i, level) in levels.iter().enumerate() {
         let name = escalation_field(escalation, i);
-        let after = format!("{at}.{}", name.0);
+        let after = format!("{at}{}", name.0);
         if level.after_minutes == 0 || level.after_minutes > MAX_ESCALATION_MINUTES {
             return Err(invalid(
                 &after,
@@ -530,7 +555,7 @@ fn check_escalation(at: &str, escalation: &EscalationSpec) -> Result<(), DomainE
             ));
         }
         previous = level.after_minutes;
-        let to = format!("{at}.{}", name.1);
+        let to = format!("{at}{}", name.1);
         if level.to.is_empty() {
             return Err(invalid(&to, "must name at least one user or team"));
         }
@@ -542,15 +567,16 @@ fn check_escalation(at: &str, escalation: &EscalationSpec) -> Result<(), DomainE
     Ok(())
 }
 
-/// Field names of level `i` as the caller wrote them.
-fn escalation_field(spec: &EscalationSpec, i: usize) -> (String, String) {
+/// Field paths (relative to `escalation`) of level `i`'s `afterMinutes` and
+/// `to`, as the caller wrote them.
+pub(crate) fn escalation_field(spec: &EscalationSpec, i: usize) -> (String, String) {
     match spec {
-        EscalationSpec::Guide(_) if i == 0 => ("afterMinutes".into(), "to".into()),
-        EscalationSpec::Guide(_) => ("afterMinutes2".into(), "to2".into()),
+        EscalationSpec::Guide(_) if i == 0 => (".afterMinutes".into(), ".to".into()),
+        EscalationSpec::Guide(_) => (".afterMinutes2".into(), ".to2".into()),
         EscalationSpec::List(_) => (format!("[{i}].afterMinutes"), format!("[{i}].to")),
         EscalationSpec::Levels { .. } => (
-            format!("levels[{i}].afterMinutes"),
-            format!("levels[{i}].to"),
+            format!(".levels[{i}].afterMinutes"),
+            format!(".levels[{i}].to"),
         ),
     }
 }
