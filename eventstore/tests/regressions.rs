@@ -1,8 +1,6 @@
 //! Regressions: each test pins a bug found by review of the engine (fixed).
-//! Each test states what happens now and what should happen; they are kept
-//! apart so the rest of the suite stays green until the engine is fixed.
 //!
-//! Run with `cargo test -p signoff-eventstore --test found_bugs`.
+//! Run with `cargo test -p signoff-eventstore --test regressions`.
 
 mod common;
 

@@ -141,7 +141,52 @@ fn with_nats_env(cmd: &mut Command, root: &Path, nats: &Path) {
     cmd.env(NATS_SERVER_ENV, nats).env(WORKSPACE_DIR_ENV, root);
 }
 
+/// Crates the pure domain must never depend on, directly or not.
+const ENGINE_FORBIDDEN: [&str; 5] = ["tokio", "async-nats", "sled", "axum", "cqrs-es"];
+
+/// `cargo tree -p signoff-engine -e normal` must name none of [`ENGINE_FORBIDDEN`].
+fn check_engine_purity(root: &Path) -> Result<()> {
+    let output = cargo(root)
+        .args([
+            "tree",
+            "-p",
+            "signoff-engine",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
+        .output()
+        .context("running cargo tree")?;
+    if !output.status.success() {
+        bail!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let found: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| ENGINE_FORBIDDEN.contains(name))
+        .collect();
+    if !found.is_empty() {
+        bail!(
+            "signoff-engine must stay pure, but its dependency tree has: {}",
+            found.join(", ")
+        );
+    }
+    eprintln!(
+        "xtask: signoff-engine's dependency tree has none of {}",
+        ENGINE_FORBIDDEN.join(", ")
+    );
+    Ok(())
+}
+
 fn test(root: &Path, args: &[OsString]) -> Result<ExitCode> {
+    check_engine_purity(root)?;
     let nats = ensure_nats_server(root, false)?;
     eprintln!("xtask: using nats-server {}", nats.display());
     let mut cmd = cargo(root);
