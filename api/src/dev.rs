@@ -10,9 +10,9 @@ use anyhow::Context as _;
 use signoff_engine::{Role, StaticDirectory};
 use signoff_eventstore::EventStore;
 
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{SignoffConfig, StreamConfig};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, GatewayHandle};
 use crate::identity::{dev_auth_config, TokenIssuer, TokenVerifier};
 use crate::local_nats::{LocalNats, NatsServerOptions};
 
@@ -36,6 +36,28 @@ pub fn demo_directory() -> StaticDirectory {
         .with_team("release-managers", &["rita", "rob"])
         .with_team("operations-team", &["otto", "opal"])
         .with_team("project-managers", &["paul", "pia"])
+}
+
+/// Connects to NATS, opens the event store and runs one gateway for `config`.
+pub async fn start_gateway(
+    config: &SignoffConfig,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<GatewayHandle> {
+    let client = async_nats::connect(&config.nats_url)
+        .await
+        .with_context(|| format!("connecting to {}", config.nats_url))?;
+    let store = Arc::new(EventStore::open(client.clone(), config.stream.settings()).await?);
+    let gateway = Arc::new(Gateway::new(
+        client,
+        store,
+        Arc::new(config.directory.clone()),
+        TokenVerifier::new(&config.auth)?,
+        clock,
+    ));
+    gateway
+        .spawn()
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))
 }
 
 pub async fn run(options: DevOptions) -> anyhow::Result<()> {
@@ -66,20 +88,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     config.nats_url = nats.url();
     config.save(&config_path)?;
 
-    let client = async_nats::connect(&config.nats_url).await?;
-    let store = Arc::new(EventStore::open(client.clone(), config.stream.settings()).await?);
-    let verifier = TokenVerifier::new(&config.auth)?;
-    let gateway = Arc::new(Gateway::new(
-        client,
-        store,
-        Arc::new(config.directory.clone()),
-        verifier,
-        Arc::new(SystemClock),
-    ));
-    let handle = gateway
-        .spawn()
-        .await
-        .map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))?;
+    let handle = start_gateway(&config, Arc::new(SystemClock)).await?;
 
     let issuer = TokenIssuer::new(&config.auth)?;
     println!("signoff is running.");

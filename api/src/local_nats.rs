@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
 /// Oldest nats-server this module (and signoff) supports.
-pub const MIN_SERVER_VERSION: (u64, u64, u64) = (2, 10, 0);
+pub use signoff_eventstore::jetstream::MIN_SERVER_VERSION;
 
 /// Environment variable naming the nats-server binary to use.
 pub const NATS_SERVER_ENV: &str = "SIGNOFF_NATS_SERVER";

@@ -12,8 +12,7 @@ use serde_json::json;
 use signoff_api::client::{wait_for_decision, CommandClient};
 use signoff_api::clock::SystemClock;
 use signoff_api::config::SignoffConfig;
-use signoff_api::gateway::Gateway;
-use signoff_api::identity::{TokenIssuer, TokenVerifier};
+use signoff_api::identity::TokenIssuer;
 use signoff_engine::{RequestId, Role};
 use signoff_eventstore::EventStore;
 use signoff_schemas::Reply;
@@ -249,19 +248,7 @@ fn parse_role(raw: &str) -> anyhow::Result<Role> {
 
 async fn run_gateway(config: PathBuf) -> anyhow::Result<()> {
     let config = SignoffConfig::load(&config)?;
-    let client = async_nats::connect(&config.nats_url).await?;
-    let store = Arc::new(EventStore::open(client.clone(), config.stream.settings()).await?);
-    let gateway = Arc::new(Gateway::new(
-        client,
-        store,
-        Arc::new(config.directory.clone()),
-        TokenVerifier::new(&config.auth)?,
-        Arc::new(SystemClock),
-    ));
-    let handle = gateway
-        .spawn()
-        .await
-        .map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))?;
+    let handle = signoff_api::dev::start_gateway(&config, Arc::new(SystemClock)).await?;
     tracing::info!(nats = %config.nats_url, "gateway running; Ctrl-C stops it");
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await;
