@@ -191,28 +191,24 @@ async fn main() -> anyhow::Result<()> {
             request_id,
             comment,
         } => {
-            let body =
-                json!({"commandId": Uuid::new_v4(), "requestId": request_id, "comment": comment});
-            send(&connection, "approve", body).await
+            act(
+                &connection,
+                "approve",
+                request_id,
+                json!({"comment": comment}),
+            )
+            .await
         }
         Command::Reject {
             connection,
             request_id,
             reason,
-        } => {
-            let body =
-                json!({"commandId": Uuid::new_v4(), "requestId": request_id, "reason": reason});
-            send(&connection, "reject", body).await
-        }
+        } => act(&connection, "reject", request_id, json!({"reason": reason})).await,
         Command::Cancel {
             connection,
             request_id,
             reason,
-        } => {
-            let body =
-                json!({"commandId": Uuid::new_v4(), "requestId": request_id, "reason": reason});
-            send(&connection, "cancel", body).await
-        }
+        } => act(&connection, "cancel", request_id, json!({"reason": reason})).await,
         Command::Watch {
             connection,
             request_id,
@@ -253,6 +249,20 @@ async fn run_gateway(config: PathBuf) -> anyhow::Result<()> {
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await;
     Ok(())
+}
+
+/// Sends `action` on an existing request: a fresh command id, the request id and `fields`.
+async fn act(
+    connection: &Connection,
+    action: &str,
+    request_id: Uuid,
+    fields: serde_json::Value,
+) -> anyhow::Result<()> {
+    let mut body = json!({"commandId": Uuid::new_v4(), "requestId": request_id});
+    if let (Some(body), serde_json::Value::Object(fields)) = (body.as_object_mut(), fields) {
+        body.extend(fields);
+    }
+    send(connection, action, body).await
 }
 
 async fn send(
