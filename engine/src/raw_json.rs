@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
-use serde::de::{Error as _, IgnoredAny};
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -157,11 +157,6 @@ pub fn canonical_hash(value: &Value) -> String {
         "sha256:{}",
         hex::encode(Sha256::digest(canonical_json(value)))
     )
-}
-
-/// Accept-anything visitor used to check syntax without building a tree.
-pub fn is_json(text: &str) -> bool {
-    serde_json::from_str::<IgnoredAny>(text).is_ok()
 }
 
 #[cfg(test)]

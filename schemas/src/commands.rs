@@ -114,7 +114,7 @@ impl CommandBody {
     pub fn decode(action: &str, body: &[u8]) -> Result<Self, DecodeError> {
         fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeError> {
             let mut de = serde_json::Deserializer::from_slice(body);
-            let value = serde_path_to_error_like(&mut de)?;
+            let value = decode_naming_the_field(&mut de)?;
             de.end().map_err(|e| DecodeError::Malformed {
                 field: "body".into(),
                 problem: e.to_string(),
@@ -146,7 +146,7 @@ impl CommandBody {
     }
 }
 
-fn serde_path_to_error_like<'de, T: Deserialize<'de>>(
+fn decode_naming_the_field<'de, T: Deserialize<'de>>(
     de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
 ) -> Result<T, DecodeError> {
     serde_path_to_error::deserialize(de).map_err(|e| {

@@ -11,10 +11,12 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
 use signoff_api::client::CommandClient;
 use signoff_api::clock::ManualClock;
-use signoff_api::gateway::{Gateway, GatewayHandle};
-use signoff_api::identity::{AuthConfig, HmacKey, TokenIssuer, TokenVerifier};
+use signoff_api::config::{SignoffConfig, StreamConfig};
+use signoff_api::dev::start_gateway;
+use signoff_api::gateway::GatewayHandle;
+use signoff_api::identity::{AuthConfig, HmacKey, TokenIssuer};
 use signoff_api::local_nats::{LocalNats, NatsServerOptions};
-use signoff_engine::{RequestId, Role, StaticDirectory};
+use signoff_engine::{Actor, Authentication, RequestId, Role, StaticDirectory, UserId};
 use signoff_eventstore::{EventStore, StoredCommit, StreamSettings};
 use signoff_schemas::{Accepted, ErrorReply, Reply};
 use uuid::Uuid;
@@ -104,22 +106,15 @@ impl TestEnv {
 
     /// Another gateway with its own connection and store (its own cache), in the same queue group.
     pub async fn spawn_gateway(&self) -> GatewayHandle {
-        let client = async_nats::connect(self.nats.url())
+        let config = SignoffConfig {
+            nats_url: self.nats.url(),
+            stream: StreamConfig::default(),
+            auth: self.auth.clone(),
+            directory: self.directory.clone(),
+        };
+        start_gateway(&config, self.clock.clone())
             .await
-            .expect("connect gateway");
-        let store = Arc::new(
-            EventStore::open(client.clone(), StreamSettings::default())
-                .await
-                .expect("open store"),
-        );
-        let gateway = Arc::new(Gateway::new(
-            client,
-            store,
-            Arc::new(self.directory.clone()),
-            TokenVerifier::new(&self.auth).expect("verifier"),
-            self.clock.clone(),
-        ));
-        gateway.spawn().await.expect("gateway subscribes")
+            .expect("gateway starts")
     }
 
     pub fn token(&self, user: &str) -> String {
@@ -214,6 +209,20 @@ impl TestEnv {
             .await
             .expect("stream");
         stream.info().await.expect("stream info").state.messages
+    }
+}
+
+/// A person acting with no roles, as a verified token would yield.
+pub fn actor(user: &str) -> Actor {
+    Actor {
+        user: UserId::parse(user).expect("valid user id"),
+        roles: vec![],
+        authentication: Authentication {
+            method: "test".into(),
+            key_id: None,
+            issuer: None,
+            token_id: None,
+        },
     }
 }
 

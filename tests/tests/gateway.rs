@@ -12,12 +12,11 @@ use cqrs_es::CqrsFramework;
 use serde_json::json;
 use signoff_api::client::{wait_for_decision, CommandClient};
 use signoff_engine::{
-    Action, ApprovalCommand, ApprovalEvent, Authentication, CommandId, RawJson, RequestId, Status,
-    UserId, WorkflowSpec,
+    Action, ApprovalCommand, ApprovalEvent, CommandId, RawJson, RequestId, Status, WorkflowSpec,
 };
 use signoff_eventstore::{ApprovalAggregate, EventStore, StreamSettings};
 use signoff_schemas::Reply;
-use signoff_tests::{accepted, refused, TestEnv};
+use signoff_tests::{accepted, actor, refused, TestEnv};
 use uuid::Uuid;
 
 const TWO_APPROVERS: &str = r#"{"title":"Deploy","approvers":["security-team"],"minApprovals":1}"#;
@@ -100,16 +99,7 @@ async fn two_stores_racing_on_one_request_conflict_and_the_loser_reloads() {
     let approve = |user: &str| ApprovalCommand {
         command_id: CommandId(Uuid::new_v4()),
         request_id: id,
-        actor: signoff_engine::Actor {
-            user: UserId::parse(user).unwrap(),
-            roles: vec![],
-            authentication: Authentication {
-                method: "test".into(),
-                key_id: None,
-                issuer: None,
-                token_id: None,
-            },
-        },
+        actor: actor(user),
         at: signoff_tests::t0(),
         action: Action::Approve {
             comment: None,
@@ -360,16 +350,6 @@ async fn cqrs_framework_runs_on_the_jetstream_store() {
     let services: signoff_eventstore::Services = Arc::new(env.directory.clone());
     let cqrs = CqrsFramework::<ApprovalAggregate, _>::new(store, vec![], services);
     let id = RequestId(Uuid::new_v4());
-    let actor = |user: &str| signoff_engine::Actor {
-        user: UserId::parse(user).unwrap(),
-        roles: vec![],
-        authentication: Authentication {
-            method: "test".into(),
-            key_id: None,
-            issuer: None,
-            token_id: None,
-        },
-    };
     let run = |user: &str, action: Action| {
         let command_id = Uuid::new_v4();
         let metadata = HashMap::from([
