@@ -1,14 +1,18 @@
-//! signoff's process edge: the command gateway (NATS request/reply), identity
+//! signoff's process edge: the command gateway (NATS request/reply), the read
+//! side process (projector + HTTP query API), the audit tools, identity
 //! tokens, configuration, a small command client, the local dev runner and the
 //! local nats-server manager. The `signoff` binary (`main.rs`) wires them to a CLI.
 //!
 //! Must never decide a request's fate itself: every rule is in
 //! `signoff-engine`; this crate authenticates, decodes, loads, appends, replies.
 
+pub mod audit;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod dev;
 pub mod gateway;
+pub mod http;
 pub mod identity;
 pub mod local_nats;
+pub mod readside;

@@ -1,1 +1,23 @@
-//! placeholder
+//! signoff's read side: the projector folds the JetStream log into a sled
+//! database of request views, approver inboxes, dashboard indexes and a
+//! hash-chained audit trail, and serves reads from it.
+//!
+//! - [`audit`]: audit records and their hash chains, derived from commits alone (pure).
+//! - [`db`]: the sled database: atomic batches with the checkpoint, reads.
+//! - [`projector`]: the durable consumer loop, and the rebuild path.
+//! - [`keys`], [`view`]: key layout and stored shapes.
+//!
+//! Must never write to the log or decide anything: state is folded by the
+//! engine's own transition table, and everything here can be rebuilt from
+//! the log and must come out byte for byte the same.
+
+pub mod audit;
+pub mod db;
+pub mod keys;
+pub mod projector;
+pub mod view;
+
+pub use audit::{AuditRecord, ChainHead, GENESIS};
+pub use db::{ListFilter, Page, ProjectionDb, ProjectionError};
+pub use projector::{rebuild, Projector, ProjectorError};
+pub use view::{InboxEntry, RequestRecord};

@@ -14,6 +14,7 @@ use signoff_api::clock::ManualClock;
 use signoff_api::config::{SignoffConfig, StreamConfig};
 use signoff_api::dev::start_gateway;
 use signoff_api::gateway::GatewayHandle;
+use signoff_api::readside::ReadSide;
 use signoff_api::identity::{AuthConfig, HmacKey, TokenIssuer};
 use signoff_api::local_nats::{LocalNats, NatsServerOptions};
 use signoff_engine::{Actor, Authentication, RequestId, Role, StaticDirectory, UserId};
@@ -104,17 +105,44 @@ impl TestEnv {
         env
     }
 
-    /// Another gateway with its own connection and store (its own cache), in the same queue group.
-    pub async fn spawn_gateway(&self) -> GatewayHandle {
-        let config = SignoffConfig {
+    /// The configuration a process of this environment would load.
+    pub fn config(&self) -> SignoffConfig {
+        SignoffConfig {
             nats_url: self.nats.url(),
             stream: StreamConfig::default(),
             auth: self.auth.clone(),
             directory: self.directory.clone(),
-        };
-        start_gateway(&config, self.clock.clone())
+        }
+    }
+
+    /// Another gateway with its own connection and store (its own cache), in the same queue group.
+    pub async fn spawn_gateway(&self) -> GatewayHandle {
+        start_gateway(&self.config(), self.clock.clone()).await.expect("gateway starts")
+    }
+
+    /// The read side in this process: a projector into a fresh sled database
+    /// under the environment's temp dir, and the HTTP query API on a free port.
+    pub async fn start_read_side(&self) -> ReadSide {
+        let path = self._dir.path().join(format!("projection-{}", Uuid::new_v4()));
+        self.start_read_side_at(&path).await
+    }
+
+    /// The read side on an existing (or new) database at `path`.
+    pub async fn start_read_side_at(&self, path: &std::path::Path) -> ReadSide {
+        signoff_api::readside::start(&self.config(), path, "127.0.0.1:0".parse().unwrap())
             .await
-            .expect("gateway starts")
+            .expect("read side starts")
+    }
+
+    /// A directory inside the environment's temp dir.
+    pub fn temp_path(&self, name: &str) -> std::path::PathBuf {
+        self._dir.path().join(name)
+    }
+
+    /// Sequence of the last message in the stream.
+    pub async fn last_sequence(&self) -> u64 {
+        let mut stream = self.store.jetstream().get_stream(&self.store.settings().name).await.expect("stream");
+        stream.info().await.expect("stream info").state.last_sequence
     }
 
     pub fn token(&self, user: &str) -> String {

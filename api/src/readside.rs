@@ -1,0 +1,84 @@
+//! The read side as one process: the projector (durable consumer → sled) and
+//! the HTTP query API over the same database. sled locks its database to one
+//! process, so each query API runs beside its own projector.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use signoff_projections::{ProjectionDb, Projector};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::SignoffConfig;
+use crate::http::{self, ApiState};
+use crate::identity::TokenVerifier;
+
+/// A running projector and query API.
+pub struct ReadSide {
+    pub db: ProjectionDb,
+    /// Where the HTTP API listens.
+    pub http_addr: SocketAddr,
+    stop: Vec<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ReadSide {
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// Stops both and waits (the database is flushed after every batch anyway).
+    pub async fn shutdown(mut self) {
+        for stop in self.stop.drain(..) {
+            let _ = stop.send(());
+        }
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Opens (or creates) the database at `db_path`, starts the projector and
+/// serves the query API on `http`.
+pub async fn start(config: &SignoffConfig, db_path: &Path, http: SocketAddr) -> anyhow::Result<ReadSide> {
+    let db = ProjectionDb::open(db_path).with_context(|| format!("opening {}", db_path.display()))?;
+    let client = async_nats::connect(&config.nats_url)
+        .await
+        .with_context(|| format!("connecting to {}", config.nats_url))?;
+    let projector = Projector::new(client, config.stream.settings(), db.clone());
+    let (stop_projector, projector_stopped) = oneshot::channel::<()>();
+    let projector_task = tokio::spawn(async move {
+        if let Err(e) = projector
+            .run(async {
+                let _ = projector_stopped.await;
+            })
+            .await
+        {
+            tracing::error!(error = %e, "projector stopped");
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(http).await.with_context(|| format!("binding {http}"))?;
+    let http_addr = listener.local_addr()?;
+    let state = ApiState {
+        db: db.clone(),
+        verifier: TokenVerifier::new(&config.auth)?,
+        directory: Arc::new(config.directory.clone()),
+    };
+    let (stop_http, http_stopped) = oneshot::channel::<()>();
+    let http_task = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = http_stopped.await;
+        };
+        if let Err(e) = http::serve(listener, state, shutdown).await {
+            tracing::error!(error = %e, "query API stopped");
+        }
+    });
+    Ok(ReadSide {
+        db,
+        http_addr,
+        stop: vec![stop_projector, stop_http],
+        tasks: vec![projector_task, http_task],
+    })
+}

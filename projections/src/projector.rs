@@ -1,0 +1,188 @@
+//! The projector: a durable JetStream consumer on every request subject,
+//! folding batches of commits into the sled database.
+//!
+//! Exactly-once effect: a batch's views, audit records and the new checkpoint
+//! are one atomic sled batch, flushed before the messages are acknowledged.
+//! sled's checkpoint, not the consumer's ack floor, says where to resume: at
+//! start the consumer is (re)created to deliver from checkpoint + 1, and
+//! anything at or below the checkpoint is skipped. A crash between any two
+//! steps therefore neither skips nor double-applies an event.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use signoff_eventstore::{Commit, StoredCommit, StreamSettings};
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use crate::db::{ProjectionDb, ProjectionError};
+
+/// Default durable consumer name.
+pub const CONSUMER: &str = "signoff-projector";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+    #[error("JetStream: {0}")]
+    JetStream(String),
+    #[error(transparent)]
+    Decode(#[from] signoff_eventstore::StoreError),
+}
+
+fn js_error(e: impl std::fmt::Display) -> ProjectorError {
+    ProjectorError::JetStream(e.to_string())
+}
+
+pub struct Projector {
+    js: jetstream::Context,
+    settings: StreamSettings,
+    db: ProjectionDb,
+    consumer_name: String,
+    batch_size: usize,
+}
+
+impl Projector {
+    pub fn new(client: async_nats::Client, settings: StreamSettings, db: ProjectionDb) -> Self {
+        Self {
+            js: jetstream::new(client),
+            settings,
+            db,
+            consumer_name: CONSUMER.into(),
+            batch_size: 1000,
+        }
+    }
+
+    pub fn with_consumer_name(mut self, name: impl Into<String>) -> Self {
+        self.consumer_name = name.into();
+        self
+    }
+
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    pub fn db(&self) -> &ProjectionDb {
+        &self.db
+    }
+
+    /// Runs until `shutdown` resolves; on a consumer error it recreates the
+    /// consumer from the checkpoint and goes on.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ProjectorError> {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                result = self.run_consumer() => match result {
+                    Err(ProjectorError::Projection(e)) => return Err(e.into()),
+                    Err(e) => {
+                        warn!(error = %e, "consumer failed; recreating it from the checkpoint");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Ok(()) => tokio::time::sleep(Duration::from_millis(100)).await,
+                },
+            }
+        }
+    }
+
+    async fn consumer(&self, start: u64) -> Result<consumer::PullConsumer, ProjectorError> {
+        let stream = self.js.get_stream(&self.settings.name).await.map_err(js_error)?;
+        // Ignore "not found": the point is a consumer that starts at `start`.
+        let _ = stream.delete_consumer(&self.consumer_name).await;
+        stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(self.consumer_name.clone()),
+                filter_subject: self.settings.all_subjects(),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: start },
+                ack_policy: consumer::AckPolicy::All,
+                max_ack_pending: (self.batch_size * 4) as i64,
+                ack_wait: Duration::from_secs(60),
+                ..Default::default()
+            })
+            .await
+            .map_err(js_error)
+    }
+
+    async fn run_consumer(&self) -> Result<(), ProjectorError> {
+        let checkpoint = self.db.checkpoint()?;
+        info!(checkpoint, consumer = %self.consumer_name, "projector resuming after the checkpoint");
+        let consumer = self.consumer(checkpoint + 1).await?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(self.batch_size)
+            .heartbeat(Duration::from_secs(5))
+            .messages()
+            .await
+            .map_err(js_error)?;
+        loop {
+            let Some(first) = messages.next().await else { return Ok(()) };
+            let mut batch = vec![first.map_err(js_error)?];
+            // Take whatever else is already here, up to the batch size.
+            while batch.len() < self.batch_size {
+                match tokio::time::timeout(Duration::from_millis(2), messages.next()).await {
+                    Ok(Some(message)) => batch.push(message.map_err(js_error)?),
+                    _ => break,
+                }
+            }
+            let mut commits = Vec::with_capacity(batch.len());
+            for message in &batch {
+                let info = message.info().map_err(js_error)?;
+                commits.push(StoredCommit {
+                    sequence: info.stream_sequence,
+                    subject: message.subject.to_string(),
+                    commit: Commit::decode(info.stream_sequence, &message.payload)?,
+                });
+            }
+            let last = commits.last().map(|c| c.sequence).unwrap_or(0);
+            let span = info_span!("projection_batch", commits = commits.len(), last_sequence = last);
+            let applied = self.db.apply(&commits).instrument(span).await?;
+            debug!(applied, "batch applied and flushed");
+            // Acknowledge only after the flush: AckPolicy::All acks everything up to it.
+            batch.last().expect("non-empty batch").ack().await.map_err(js_error)?;
+        }
+    }
+}
+
+/// Folds the whole log into `db` from sequence 1 (or from its checkpoint),
+/// without a durable consumer: the rebuild path. Returns the checkpoint reached.
+pub async fn rebuild(
+    client: async_nats::Client,
+    settings: &StreamSettings,
+    db: &ProjectionDb,
+    batch_size: usize,
+) -> Result<u64, ProjectorError> {
+    let js = jetstream::new(client);
+    let mut stream = js.get_stream(&settings.name).await.map_err(js_error)?;
+    let last = stream.info().await.map_err(js_error)?.state.last_sequence;
+    let mut checkpoint = db.checkpoint()?;
+    if checkpoint >= last {
+        return Ok(checkpoint);
+    }
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: settings.all_subjects(),
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: checkpoint + 1 },
+            ..Default::default()
+        })
+        .await
+        .map_err(js_error)?;
+    let mut messages = consumer.messages().await.map_err(js_error)?;
+    let mut commits = Vec::with_capacity(batch_size);
+    while checkpoint < last {
+        let Some(message) = messages.next().await else { break };
+        let message = message.map_err(js_error)?;
+        let info = message.info().map_err(js_error)?;
+        let sequence = info.stream_sequence;
+        commits.push(StoredCommit {
+            sequence,
+            subject: message.subject.to_string(),
+            commit: Commit::decode(sequence, &message.payload)?,
+        });
+        if commits.len() == batch_size || sequence >= last {
+            checkpoint = db.apply(&commits).await?;
+            commits.clear();
+        }
+    }
+    Ok(checkpoint)
+}
