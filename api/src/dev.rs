@@ -1,7 +1,7 @@
 //! `signoff dev`: the whole system on one machine. Starts a local JetStream
 //! server (`sync_interval: always`, data under the data dir), writes a dev
 //! config with a fresh signing key and a demo team directory, runs the
-//! gateway, prints where to connect, and runs until Ctrl-C.
+//! gateway and the read side (projector + HTTP query API), prints where to connect, and runs until Ctrl-C.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ use crate::local_nats::{LocalNats, NatsServerOptions};
 pub struct DevOptions {
     pub data_dir: PathBuf,
     pub port: Option<u16>,
+    /// Where the HTTP query API listens.
+    pub http: std::net::SocketAddr,
 }
 
 /// The team directory of the product guide's examples.
@@ -89,6 +91,8 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     config.save(&config_path)?;
 
     let handle = start_gateway(&config, Arc::new(SystemClock)).await?;
+    let read_side =
+        crate::readside::start(&config, &data_dir.join("projection"), options.http).await?;
 
     let issuer = TokenIssuer::new(&config.auth)?;
     println!("signoff is running.");
@@ -100,6 +104,11 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     println!(
         "  events:   stream {} on {}.<request id>",
         config.stream.name, config.stream.subject_prefix
+    );
+    println!(
+        "  query API: {} (OpenAPI at {}/openapi.json)",
+        read_side.http_url(),
+        read_side.http_url()
     );
     println!("  config:   {}", config_path.display());
     println!("  data:     {}", data_dir.display());
@@ -119,6 +128,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     tokio::signal::ctrl_c().await?;
     println!("stopping...");
     handle.shutdown().await;
+    read_side.shutdown().await;
     nats.kill().await?;
     Ok(())
 }

@@ -55,11 +55,38 @@ enum Command {
         /// NATS client port (default: any free port).
         #[arg(long)]
         port: Option<u16>,
+        /// Where the HTTP query API listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
     },
     /// Run one command gateway (join any number to the same queue group).
     Gateway {
         #[arg(long, env = "SIGNOFF_CONFIG")]
         config: PathBuf,
+    },
+    /// Run the read side: the projector (durable consumer → sled) and the HTTP query API.
+    Projector {
+        #[arg(long, env = "SIGNOFF_CONFIG")]
+        config: PathBuf,
+        /// The projector's sled database (one process at a time).
+        #[arg(long)]
+        db: PathBuf,
+        /// Where the HTTP query API listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+    },
+    /// Fold the whole log into a new projection database (from sequence 1) and exit.
+    Rebuild {
+        #[arg(long, env = "SIGNOFF_CONFIG")]
+        config: PathBuf,
+        /// A database path that does not exist yet (or one to catch up).
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Compliance: replay the history, verify the audit trail, export evidence.
+    Audit {
+        #[command(subcommand)]
+        command: signoff_api::audit::AuditCommand,
     },
     /// Identity tokens.
     Token {
@@ -138,10 +165,44 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Dev { data_dir, port } => {
-            signoff_api::dev::run(signoff_api::dev::DevOptions { data_dir, port }).await
+        Command::Dev {
+            data_dir,
+            port,
+            http,
+        } => {
+            signoff_api::dev::run(signoff_api::dev::DevOptions {
+                data_dir,
+                port,
+                http,
+            })
+            .await
         }
         Command::Gateway { config } => run_gateway(config).await,
+        Command::Projector { config, db, http } => {
+            let config = SignoffConfig::load(&config)?;
+            let read_side = signoff_api::readside::start(&config, &db, http).await?;
+            println!("query API: {}", read_side.http_url());
+            tracing::info!(db = %db.display(), "projector running; Ctrl-C stops it");
+            tokio::signal::ctrl_c().await?;
+            read_side.shutdown().await;
+            Ok(())
+        }
+        Command::Rebuild { config, db } => {
+            let config = SignoffConfig::load(&config)?;
+            let client = async_nats::connect(&config.nats_url).await?;
+            let projection = signoff_projections::ProjectionDb::open(&db)?;
+            let started = std::time::Instant::now();
+            let checkpoint =
+                signoff_projections::rebuild(client, &config.stream.settings(), &projection, 1000)
+                    .await?;
+            println!(
+                "rebuilt {} to stream sequence {checkpoint} in {:.1?}",
+                db.display(),
+                started.elapsed()
+            );
+            Ok(())
+        }
+        Command::Audit { command } => signoff_api::audit::run(command).await,
         Command::Token {
             command:
                 TokenCommand::Issue {

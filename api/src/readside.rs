@@ -42,8 +42,13 @@ impl ReadSide {
 
 /// Opens (or creates) the database at `db_path`, starts the projector and
 /// serves the query API on `http`.
-pub async fn start(config: &SignoffConfig, db_path: &Path, http: SocketAddr) -> anyhow::Result<ReadSide> {
-    let db = ProjectionDb::open(db_path).with_context(|| format!("opening {}", db_path.display()))?;
+pub async fn start(
+    config: &SignoffConfig,
+    db_path: &Path,
+    http: SocketAddr,
+) -> anyhow::Result<ReadSide> {
+    let db =
+        ProjectionDb::open(db_path).with_context(|| format!("opening {}", db_path.display()))?;
     let client = async_nats::connect(&config.nats_url)
         .await
         .with_context(|| format!("connecting to {}", config.nats_url))?;
@@ -59,7 +64,9 @@ pub async fn start(config: &SignoffConfig, db_path: &Path, http: SocketAddr) -> 
             tracing::error!(error = %e, "projector stopped");
         }
     });
-    let listener = tokio::net::TcpListener::bind(http).await.with_context(|| format!("binding {http}"))?;
+    let listener = tokio::net::TcpListener::bind(http)
+        .await
+        .with_context(|| format!("binding {http}"))?;
     let http_addr = listener.local_addr()?;
     let state = ApiState {
         db: db.clone(),

@@ -88,7 +88,11 @@ impl AuditRecord {
 }
 
 /// The records of one commit, advancing both chains.
-pub fn records_for_commit(stored: &StoredCommit, global: &mut ChainHead, request: &mut ChainHead) -> Vec<AuditRecord> {
+pub fn records_for_commit(
+    stored: &StoredCommit,
+    global: &mut ChainHead,
+    request: &mut ChainHead,
+) -> Vec<AuditRecord> {
     let commit = &stored.commit;
     let mut plan_version = None;
     let mut spec_hash = None;
@@ -194,7 +198,10 @@ fn facts_of(event: &ApprovalEvent) -> Facts {
             stage: Some(d.stage),
             note: d.rejections.last().and_then(|v| v.note.clone()),
             tally: d.rejections.last().map(|v| v.tally),
-            rule: Some(format!("{} rejection(s) reached minRejections", d.rejections.len())),
+            rule: Some(format!(
+                "{} rejection(s) reached minRejections",
+                d.rejections.len()
+            )),
             ..Facts::default()
         },
         E::RequestCancelled(d) => Facts {
@@ -206,7 +213,10 @@ fn facts_of(event: &ApprovalEvent) -> Facts {
         E::RequestExpired(d) => Facts {
             authentication: Some(d.by.authentication.clone()),
             outcome: Status::Expired,
-            rule: Some(format!("expiresIn elapsed at {}", d.expires_at.to_rfc3339())),
+            rule: Some(format!(
+                "expiresIn elapsed at {}",
+                d.expires_at.to_rfc3339()
+            )),
             ..Facts::default()
         },
         E::RequestEscalated(d) => Facts {
@@ -218,7 +228,11 @@ fn facts_of(event: &ApprovalEvent) -> Facts {
                 "escalation level {} due at {}: added {}",
                 d.level,
                 d.due_at.to_rfc3339(),
-                d.added.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                d.added
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
             ..Facts::default()
         },
@@ -238,11 +252,26 @@ fn describe_resolution(resolution: &Resolution) -> String {
         Resolution::Approvers => "approvers".into(),
         Resolution::Sequential => "sequential stages".into(),
         Resolution::NotRequired => "no approval required".into(),
-        Resolution::Condition { expression, result, branch, then } => {
-            format!("condition `{expression}` was {result}: {branch} ({})", describe_resolution(then))
+        Resolution::Condition {
+            expression,
+            result,
+            branch,
+            then,
+        } => {
+            format!(
+                "condition `{expression}` was {result}: {branch} ({})",
+                describe_resolution(then)
+            )
         }
-        Resolution::CustomRule { time_zone, local_time, matched_rule, when } => match (matched_rule, when) {
-            (Some(i), Some(when)) => format!("custom rule {i} `{when}` matched at {local_time} ({time_zone})"),
+        Resolution::CustomRule {
+            time_zone,
+            local_time,
+            matched_rule,
+            when,
+        } => match (matched_rule, when) {
+            (Some(i), Some(when)) => {
+                format!("custom rule {i} `{when}` matched at {local_time} ({time_zone})")
+            }
             _ => format!("custom logic default at {local_time} ({time_zone})"),
         },
     }

@@ -23,7 +23,11 @@ pub enum ProjectionError {
     Corrupt { key: String, problem: String },
     /// The log holds a commit the engine cannot fold: stop, do not skip.
     #[error("commit {sequence} of request {request_id} does not replay: {problem}")]
-    Replay { sequence: u64, request_id: RequestId, problem: String },
+    Replay {
+        sequence: u64,
+        request_id: RequestId,
+        problem: String,
+    },
 }
 
 /// Which requests a list shows.
@@ -88,7 +92,11 @@ impl ProjectionDb {
     }
 
     /// Waits until the checkpoint reaches `sequence` (read-your-writes), or the timeout.
-    pub async fn wait_for(&self, sequence: u64, timeout: std::time::Duration) -> Result<bool, ProjectionError> {
+    pub async fn wait_for(
+        &self,
+        sequence: u64,
+        timeout: std::time::Duration,
+    ) -> Result<bool, ProjectionError> {
         let mut applied = self.applied.subscribe();
         let reached = tokio::time::timeout(timeout, applied.wait_for(|s| *s >= sequence)).await;
         Ok(matches!(reached, Ok(Ok(_))))
@@ -99,7 +107,12 @@ impl ProjectionDb {
     }
 
     /// A page of requests matching `filter`, newest first.
-    pub fn list(&self, filter: &ListFilter, cursor: Option<&str>, limit: usize) -> Result<Page, ProjectionError> {
+    pub fn list(
+        &self,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, ProjectionError> {
         let prefix = match filter {
             ListFilter::Status(s) => keys::status_prefix(*s),
             ListFilter::Requester(u) => keys::requester_prefix(u),
@@ -146,7 +159,11 @@ impl ProjectionDb {
     /// What `user` can act on now: entries filed under the user or any of
     /// `teams`, less requests they submitted, already voted on in this stage,
     /// or (four eyes) approved an earlier stage of.
-    pub fn inbox(&self, user: &UserId, teams: &BTreeSet<TeamId>) -> Result<Vec<InboxEntry>, ProjectionError> {
+    pub fn inbox(
+        &self,
+        user: &UserId,
+        teams: &BTreeSet<TeamId>,
+    ) -> Result<Vec<InboxEntry>, ProjectionError> {
         let mut principals = vec![Principal::User(user.clone())];
         principals.extend(teams.iter().cloned().map(Principal::Team));
         let mut entries: BTreeMap<RequestId, InboxEntry> = BTreeMap::new();
@@ -159,12 +176,18 @@ impl ProjectionDb {
         }
         let mut actionable = Vec::new();
         for (id, entry) in entries {
-            let Some(record) = self.request(id)? else { continue };
+            let Some(record) = self.request(id)? else {
+                continue;
+            };
             if can_act(&record.state, user) {
                 actionable.push(entry);
             }
         }
-        actionable.sort_by(|a, b| a.submitted_at.cmp(&b.submitted_at).then(a.request_id.cmp(&b.request_id)));
+        actionable.sort_by(|a, b| {
+            a.submitted_at
+                .cmp(&b.submitted_at)
+                .then(a.request_id.cmp(&b.request_id))
+        });
         Ok(actionable)
     }
 
@@ -173,7 +196,12 @@ impl ProjectionDb {
         let mut records = Vec::new();
         for entry in self.tree.scan_prefix(keys::audit_by_request_prefix(id)) {
             let (key, value) = entry?;
-            let index = u64::from_be_bytes(value.as_ref().try_into().map_err(|_| corrupt(&key, "not an index"))?);
+            let index = u64::from_be_bytes(
+                value
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt(&key, "not an index"))?,
+            );
             if let Some(record) = get_json::<AuditRecord>(&self.tree, &keys::audit(index))? {
                 records.push(record);
             }
@@ -182,9 +210,17 @@ impl ProjectionDb {
     }
 
     /// Global audit records with index > `after`, at most `limit`.
-    pub fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditRecord>, ProjectionError> {
+    pub fn audit_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, ProjectionError> {
         let mut records = Vec::new();
-        for entry in self.tree.range(keys::audit(after + 1)..keys::audit(u64::MAX)).take(limit) {
+        for entry in self
+            .tree
+            .range(keys::audit(after + 1)..keys::audit(u64::MAX))
+            .take(limit)
+        {
             let (key, value) = entry?;
             records.push(decode(&key, &value)?);
         }
@@ -213,17 +249,22 @@ impl ProjectionDb {
 
 /// May `user` approve or reject the current stage of `state` (directory aside)?
 fn can_act(state: &ApprovalRequest, user: &UserId) -> bool {
-    let Some(submitted) = &state.submitted else { return false };
+    let Some(submitted) = &state.submitted else {
+        return false;
+    };
     if state.status != Status::Pending || submitted.requester.user == *user {
         return false;
     }
     let stage = state.current_stage as usize;
-    let Some(progress) = state.stages.get(stage) else { return false };
+    let Some(progress) = state.stages.get(stage) else {
+        return false;
+    };
     let voted = |votes: &[signoff_engine::event::Vote]| votes.iter().any(|v| v.by.user == *user);
     if voted(&progress.approvals) || voted(&progress.rejections) {
         return false;
     }
-    submitted.plan.allow_same_approver_across_stages || !state.stages[..stage].iter().any(|s| voted(&s.approvals))
+    submitted.plan.allow_same_approver_across_stages
+        || !state.stages[..stage].iter().any(|s| voted(&s.approvals))
 }
 
 /// Pending writes of one batch, read back before they reach sled.
@@ -278,28 +319,38 @@ impl<'a> Writer<'a> {
 fn fold_commit(writer: &mut Writer<'_>, stored: &StoredCommit) -> Result<(), ProjectionError> {
     let id = stored.commit.request_id;
     let key = keys::request(id);
-    let mut record = writer.get_json::<RequestRecord>(&key)?.unwrap_or(RequestRecord {
-        request_id: id,
-        last_sequence: 0,
-        state: ApprovalRequest::default(),
-    });
+    let mut record = writer
+        .get_json::<RequestRecord>(&key)?
+        .unwrap_or(RequestRecord {
+            request_id: id,
+            last_sequence: 0,
+            state: ApprovalRequest::default(),
+        });
     if stored.sequence <= record.last_sequence {
         return Ok(());
     }
     let before = record.state.clone();
     for event in &stored.commit.events {
-        record.state.apply(event.clone()).map_err(|e| ProjectionError::Replay {
-            sequence: stored.sequence,
-            request_id: id,
-            problem: e.to_string(),
-        })?;
+        record
+            .state
+            .apply(event.clone())
+            .map_err(|e| ProjectionError::Replay {
+                sequence: stored.sequence,
+                request_id: id,
+                problem: e.to_string(),
+            })?;
     }
     record.last_sequence = stored.sequence;
 
     let mut global: ChainHead = writer.get_json(keys::AUDIT_HEAD)?.unwrap_or_default();
-    let mut chain: ChainHead = writer.get_json(&keys::request_head(id))?.unwrap_or_default();
+    let mut chain: ChainHead = writer
+        .get_json(&keys::request_head(id))?
+        .unwrap_or_default();
     for audit in records_for_commit(stored, &mut global, &mut chain) {
-        writer.put(keys::audit_by_request(id, audit.request_index), audit.index.to_be_bytes().to_vec());
+        writer.put(
+            keys::audit_by_request(id, audit.request_index),
+            audit.index.to_be_bytes().to_vec(),
+        );
         writer.put_json(keys::audit(audit.index), &audit);
     }
     writer.put_json(keys::AUDIT_HEAD.to_vec(), &global);
@@ -310,18 +361,38 @@ fn fold_commit(writer: &mut Writer<'_>, stored: &StoredCommit) -> Result<(), Pro
     Ok(())
 }
 
-fn update_indexes(writer: &mut Writer<'_>, id: RequestId, before: &ApprovalRequest, after: &ApprovalRequest) {
-    let Some(submitted) = &after.submitted else { return };
+fn update_indexes(
+    writer: &mut Writer<'_>,
+    id: RequestId,
+    before: &ApprovalRequest,
+    after: &ApprovalRequest,
+) {
+    let Some(submitted) = &after.submitted else {
+        return;
+    };
     let ms = submitted.submitted_at.timestamp_millis();
     if before.submitted.is_none() {
-        writer.put(keys::indexed(&keys::requester_prefix(submitted.requester.user.as_str()), ms, id), Vec::new());
-        writer.put(keys::indexed(&keys::title_prefix(&submitted.plan.title), ms, id), Vec::new());
+        writer.put(
+            keys::indexed(
+                &keys::requester_prefix(submitted.requester.user.as_str()),
+                ms,
+                id,
+            ),
+            Vec::new(),
+        );
+        writer.put(
+            keys::indexed(&keys::title_prefix(&submitted.plan.title), ms, id),
+            Vec::new(),
+        );
     }
     if before.status != after.status {
         if before.submitted.is_some() {
             writer.remove(keys::indexed(&keys::status_prefix(before.status), ms, id));
         }
-        writer.put(keys::indexed(&keys::status_prefix(after.status), ms, id), Vec::new());
+        writer.put(
+            keys::indexed(&keys::status_prefix(after.status), ms, id),
+            Vec::new(),
+        );
     }
     let old = inbox_entries(id, before);
     let new = inbox_entries(id, after);
@@ -339,37 +410,55 @@ fn update_indexes(writer: &mut Writer<'_>, id: RequestId, before: &ApprovalReque
 /// principals and those escalation added to it.
 fn inbox_entries(id: RequestId, state: &ApprovalRequest) -> BTreeMap<Principal, InboxEntry> {
     let mut entries = BTreeMap::new();
-    let (Some(submitted), Status::Pending) = (&state.submitted, state.status) else { return entries };
+    let (Some(submitted), Status::Pending) = (&state.submitted, state.status) else {
+        return entries;
+    };
     let stage = state.current_stage;
-    let (Some(plan), Some(progress)) = (submitted.plan.stages.get(stage as usize), state.stages.get(stage as usize)) else {
+    let (Some(plan), Some(progress)) = (
+        submitted.plan.stages.get(stage as usize),
+        state.stages.get(stage as usize),
+    ) else {
         return entries;
     };
     let named = plan.approvers.iter().map(|p| (None, p));
-    let escalated = progress.escalated_to.iter().map(|(level, p)| (Some(*level), p));
+    let escalated = progress
+        .escalated_to
+        .iter()
+        .map(|(level, p)| (Some(*level), p));
     for (level, principal) in named.chain(escalated) {
-        entries.entry(principal.clone()).or_insert_with(|| InboxEntry {
-            request_id: id,
-            title: submitted.plan.title.clone(),
-            stage,
-            stage_title: plan.title.clone(),
-            principal: principal.clone(),
-            escalation_level: level,
-            requester: submitted.requester.user.to_string(),
-            submitted_at: submitted.submitted_at,
-            expires_at: submitted.plan.expires_at,
-        });
+        entries
+            .entry(principal.clone())
+            .or_insert_with(|| InboxEntry {
+                request_id: id,
+                title: submitted.plan.title.clone(),
+                stage,
+                stage_title: plan.title.clone(),
+                principal: principal.clone(),
+                escalation_level: level,
+                requester: submitted.requester.user.to_string(),
+                submitted_at: submitted.submitted_at,
+                expires_at: submitted.plan.expires_at,
+            });
     }
     entries
 }
 
 fn read_u64(tree: &sled::Tree, key: &[u8]) -> Result<u64, ProjectionError> {
     match tree.get(key)? {
-        Some(bytes) => Ok(u64::from_be_bytes(bytes.as_ref().try_into().map_err(|_| corrupt(key, "not a u64"))?)),
+        Some(bytes) => Ok(u64::from_be_bytes(
+            bytes
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt(key, "not a u64"))?,
+        )),
         None => Ok(0),
     }
 }
 
-fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, ProjectionError> {
+fn get_json<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    key: &[u8],
+) -> Result<Option<T>, ProjectionError> {
     tree.get(key)?.map(|v| decode(key, &v)).transpose()
 }
 

@@ -54,7 +54,11 @@ pub fn title_prefix(title: &str) -> Vec<u8> {
 
 /// `prefix` + submitted ms + id: newest-last order inside a prefix.
 pub fn indexed(prefix: &[u8], submitted_ms: i64, id: RequestId) -> Vec<u8> {
-    join(&[prefix, &(submitted_ms as u64).to_be_bytes(), id.0.as_bytes()])
+    join(&[
+        prefix,
+        &(submitted_ms as u64).to_be_bytes(),
+        id.0.as_bytes(),
+    ])
 }
 
 pub fn principal_prefix(principal: &Principal) -> Vec<u8> {

@@ -69,7 +69,10 @@ impl Projector {
 
     /// Runs until `shutdown` resolves; on a consumer error it recreates the
     /// consumer from the checkpoint and goes on.
-    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ProjectorError> {
+    pub async fn run(
+        &self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ProjectorError> {
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -87,14 +90,20 @@ impl Projector {
     }
 
     async fn consumer(&self, start: u64) -> Result<consumer::PullConsumer, ProjectorError> {
-        let stream = self.js.get_stream(&self.settings.name).await.map_err(js_error)?;
+        let stream = self
+            .js
+            .get_stream(&self.settings.name)
+            .await
+            .map_err(js_error)?;
         // Ignore "not found": the point is a consumer that starts at `start`.
         let _ = stream.delete_consumer(&self.consumer_name).await;
         stream
             .create_consumer(consumer::pull::Config {
                 durable_name: Some(self.consumer_name.clone()),
                 filter_subject: self.settings.all_subjects(),
-                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: start },
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: start,
+                },
                 ack_policy: consumer::AckPolicy::All,
                 max_ack_pending: (self.batch_size * 4) as i64,
                 ack_wait: Duration::from_secs(60),
@@ -116,7 +125,9 @@ impl Projector {
             .await
             .map_err(js_error)?;
         loop {
-            let Some(first) = messages.next().await else { return Ok(()) };
+            let Some(first) = messages.next().await else {
+                return Ok(());
+            };
             let mut batch = vec![first.map_err(js_error)?];
             // Take whatever else is already here, up to the batch size.
             while batch.len() < self.batch_size {
@@ -135,11 +146,20 @@ impl Projector {
                 });
             }
             let last = commits.last().map(|c| c.sequence).unwrap_or(0);
-            let span = info_span!("projection_batch", commits = commits.len(), last_sequence = last);
+            let span = info_span!(
+                "projection_batch",
+                commits = commits.len(),
+                last_sequence = last
+            );
             let applied = self.db.apply(&commits).instrument(span).await?;
             debug!(applied, "batch applied and flushed");
             // Acknowledge only after the flush: AckPolicy::All acks everything up to it.
-            batch.last().expect("non-empty batch").ack().await.map_err(js_error)?;
+            batch
+                .last()
+                .expect("non-empty batch")
+                .ack()
+                .await
+                .map_err(js_error)?;
         }
     }
 }
@@ -162,7 +182,9 @@ pub async fn rebuild(
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             filter_subject: settings.all_subjects(),
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: checkpoint + 1 },
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: checkpoint + 1,
+            },
             ..Default::default()
         })
         .await
@@ -170,7 +192,9 @@ pub async fn rebuild(
     let mut messages = consumer.messages().await.map_err(js_error)?;
     let mut commits = Vec::with_capacity(batch_size);
     while checkpoint < last {
-        let Some(message) = messages.next().await else { break };
+        let Some(message) = messages.next().await else {
+            break;
+        };
         let message = message.map_err(js_error)?;
         let info = message.info().map_err(js_error)?;
         let sequence = info.stream_sequence;

@@ -14,9 +14,9 @@ use signoff_api::clock::ManualClock;
 use signoff_api::config::{SignoffConfig, StreamConfig};
 use signoff_api::dev::start_gateway;
 use signoff_api::gateway::GatewayHandle;
-use signoff_api::readside::ReadSide;
 use signoff_api::identity::{AuthConfig, HmacKey, TokenIssuer};
 use signoff_api::local_nats::{LocalNats, NatsServerOptions};
+use signoff_api::readside::ReadSide;
 use signoff_engine::{Actor, Authentication, RequestId, Role, StaticDirectory, UserId};
 use signoff_eventstore::{EventStore, StoredCommit, StreamSettings};
 use signoff_schemas::{Accepted, ErrorReply, Reply};
@@ -117,13 +117,18 @@ impl TestEnv {
 
     /// Another gateway with its own connection and store (its own cache), in the same queue group.
     pub async fn spawn_gateway(&self) -> GatewayHandle {
-        start_gateway(&self.config(), self.clock.clone()).await.expect("gateway starts")
+        start_gateway(&self.config(), self.clock.clone())
+            .await
+            .expect("gateway starts")
     }
 
     /// The read side in this process: a projector into a fresh sled database
     /// under the environment's temp dir, and the HTTP query API on a free port.
     pub async fn start_read_side(&self) -> ReadSide {
-        let path = self._dir.path().join(format!("projection-{}", Uuid::new_v4()));
+        let path = self
+            ._dir
+            .path()
+            .join(format!("projection-{}", Uuid::new_v4()));
         self.start_read_side_at(&path).await
     }
 
@@ -141,8 +146,18 @@ impl TestEnv {
 
     /// Sequence of the last message in the stream.
     pub async fn last_sequence(&self) -> u64 {
-        let mut stream = self.store.jetstream().get_stream(&self.store.settings().name).await.expect("stream");
-        stream.info().await.expect("stream info").state.last_sequence
+        let mut stream = self
+            .store
+            .jetstream()
+            .get_stream(&self.store.settings().name)
+            .await
+            .expect("stream");
+        stream
+            .info()
+            .await
+            .expect("stream info")
+            .state
+            .last_sequence
     }
 
     pub fn token(&self, user: &str) -> String {
@@ -252,6 +267,37 @@ pub fn actor(user: &str) -> Actor {
             token_id: None,
         },
     }
+}
+
+/// The `signoff` binary of this workspace, built if needed (for tests that
+/// run and kill it as a separate process).
+pub fn signoff_binary() -> std::path::PathBuf {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--package",
+            "signoff",
+            "--bin",
+            "signoff",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building the signoff binary failed");
+    // target/<profile>/deps/<test> → target/<profile>/signoff
+    let exe = std::env::current_exe().expect("test executable path");
+    let binary = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("signoff");
+    assert!(
+        binary.exists(),
+        "{} missing after cargo build",
+        binary.display()
+    );
+    binary
 }
 
 /// The reply must be an acceptance; otherwise the test fails with the error.

@@ -1,0 +1,398 @@
+//! The read side through the real stack: after guide scenarios the views,
+//! inboxes and audit trail hold exactly what happened; a rebuild reaches the
+//! same bytes; a projector killed (SIGKILL, as a separate process) at
+//! arbitrary points ends identical to a clean rebuild.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::Duration as Minutes;
+use serde_json::json;
+use signoff_engine::{RequestId, Status, TeamId, UserId};
+use signoff_projections::{ListFilter, ProjectionDb};
+use signoff_tests::{accepted, signoff_binary, TestEnv};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn user(u: &str) -> UserId {
+    UserId::parse(u).unwrap()
+}
+
+fn teams(env: &TestEnv, u: &str) -> BTreeSet<TeamId> {
+    use signoff_engine::TeamDirectory;
+    env.directory.teams_of(&user(u))
+}
+
+fn inbox_ids(env: &TestEnv, db: &ProjectionDb, u: &str) -> Vec<RequestId> {
+    db.inbox(&user(u), &teams(env, u))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.request_id)
+        .collect()
+}
+
+/// A mixed workload: every outcome, a sequential chain, an escalation.
+async fn workload(env: &TestEnv) -> Vec<RequestId> {
+    let mut ids = Vec::new();
+    // Distinct submission times, so "newest first" has one answer.
+    let tick = || env.clock.advance(Minutes::seconds(1));
+    tick();
+    let (approved, _) = env
+        .submit_ok(
+            "alice",
+            r#"{"title":"Important Action","approvers":["user_123"]}"#,
+            "{}",
+        )
+        .await;
+    accepted(env.approve("user_123", approved).await);
+    tick();
+    let (rejected, _) = env
+        .submit_ok(
+            "alice",
+            r#"{"title":"Security Change","approvers":["security-team"]}"#,
+            "{}",
+        )
+        .await;
+    accepted(env.reject("sofia", rejected, "too risky").await);
+    tick();
+    let (chain, _) = env
+        .submit_ok(
+            "alice",
+            r#"{"stages":[{"title":"Manager Approval","approvers":["manager-team"]},{"title":"Security Review","approvers":["security-team"]}]}"#,
+            "{}",
+        )
+        .await;
+    accepted(env.approve("maria", chain).await);
+    tick();
+    let (escalating, _) = env
+        .submit_ok(
+            "alice",
+            r#"{"title":"Critical Fix","approvers":["on-call-team"],"expiresIn":3600,"escalation":{"afterMinutes":15,"to":["manager-team"]}}"#,
+            "{}",
+        )
+        .await;
+    env.clock.advance(Minutes::minutes(15));
+    accepted(
+        env.act("scheduler", "escalate", escalating, json!({"level": 1}))
+            .await,
+    );
+    tick();
+    let (expiring, _) = env
+        .submit_ok(
+            "alice",
+            r#"{"title":"Time-Sensitive Action","approvers":["operations-team"],"expiresIn":60}"#,
+            "{}",
+        )
+        .await;
+    env.clock.advance(Minutes::minutes(2));
+    accepted(env.act("scheduler", "expire", expiring, json!({})).await);
+    tick();
+    let (cancelled, _) = env
+        .submit_ok(
+            "alice",
+            r#"{"title":"Create Jira Issue","approvers":["project-managers"]}"#,
+            "{}",
+        )
+        .await;
+    accepted(
+        env.act("alice", "cancel", cancelled, json!({"reason": "duplicate"}))
+            .await,
+    );
+    ids.extend([approved, rejected, chain, escalating, expiring, cancelled]);
+    ids
+}
+
+#[tokio::test]
+async fn views_inboxes_and_audit_hold_exactly_what_happened() {
+    let env = TestEnv::start().await;
+    let read_side = env.start_read_side().await;
+    let ids = workload(&env).await;
+    let [approved, rejected, chain, escalating, expiring, cancelled] = ids[..] else {
+        unreachable!()
+    };
+    assert!(read_side
+        .db
+        .wait_for(env.last_sequence().await, WAIT)
+        .await
+        .unwrap());
+    let db = &read_side.db;
+
+    let status = |id| db.request(id).unwrap().expect("view").state.status;
+    assert_eq!(
+        [
+            status(approved),
+            status(rejected),
+            status(chain),
+            status(escalating),
+            status(expiring),
+            status(cancelled)
+        ],
+        [
+            Status::Approved,
+            Status::Rejected,
+            Status::Pending,
+            Status::Pending,
+            Status::Expired,
+            Status::Cancelled
+        ]
+    );
+    let chain_view = db.request(chain).unwrap().unwrap();
+    assert_eq!(chain_view.state.current_stage, 1);
+    let vote = &chain_view.state.stages[0].approvals[0];
+    assert_eq!(
+        (
+            vote.by.user.as_str(),
+            vote.via.principal.to_string().as_str()
+        ),
+        ("maria", "team manager-team")
+    );
+
+    // Inboxes: the chain waits for security now; the escalation added managers.
+    assert_eq!(inbox_ids(&env, db, "sam"), vec![chain]);
+    assert_eq!(
+        inbox_ids(&env, db, "maria"),
+        vec![escalating],
+        "maria approved stage 0 of the chain (four eyes)"
+    );
+    assert_eq!(
+        inbox_ids(&env, db, "mike"),
+        vec![escalating],
+        "the chain's stage 1 is security's, not managers'"
+    );
+    assert_eq!(inbox_ids(&env, db, "oscar"), vec![escalating]);
+    assert!(
+        inbox_ids(&env, db, "alice").is_empty(),
+        "a requester never sees her own requests"
+    );
+    assert!(
+        inbox_ids(&env, db, "otto").is_empty(),
+        "expired requests leave inboxes"
+    );
+
+    // Dashboard lists.
+    let pending = db
+        .list(&ListFilter::Status(Status::Pending), None, 50)
+        .unwrap();
+    assert_eq!(
+        pending
+            .items
+            .iter()
+            .map(|r| r.request_id)
+            .collect::<Vec<_>>(),
+        vec![escalating, chain],
+        "newest first"
+    );
+    assert_eq!(
+        db.list(&ListFilter::Requester("alice".into()), None, 50)
+            .unwrap()
+            .items
+            .len(),
+        6
+    );
+    assert_eq!(
+        db.list(&ListFilter::Title("Critical Fix".into()), None, 50)
+            .unwrap()
+            .items[0]
+            .request_id,
+        escalating
+    );
+    let first = db
+        .list(&ListFilter::Requester("alice".into()), None, 4)
+        .unwrap();
+    let second = db
+        .list(
+            &ListFilter::Requester("alice".into()),
+            first.next.as_deref(),
+            4,
+        )
+        .unwrap();
+    assert_eq!(
+        (first.items.len(), second.items.len(), second.next),
+        (4, 2, None)
+    );
+
+    // Audit: one record per event, both chains linked.
+    let events: usize = env
+        .commits(escalating)
+        .await
+        .iter()
+        .map(|c| c.commit.events.len())
+        .sum();
+    let trail = db.audit_for_request(escalating).unwrap();
+    assert_eq!(trail.len(), events);
+    assert_eq!(trail[0].request_prev_hash, signoff_projections::GENESIS);
+    for pair in trail.windows(2) {
+        assert_eq!(pair[1].request_prev_hash, pair[0].hash);
+    }
+    let escalated = trail
+        .iter()
+        .find(|r| r.event == "RequestEscalated")
+        .unwrap();
+    assert!(
+        escalated
+            .rule
+            .as_deref()
+            .unwrap()
+            .contains("escalation level 1"),
+        "{:?}",
+        escalated.rule
+    );
+    let expired = db
+        .audit_for_request(expiring)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.event == "RequestExpired")
+        .unwrap();
+    assert_eq!(expired.outcome, Status::Expired);
+    let all = db.audit_after(0, 10_000).unwrap();
+    let total: usize = futures::future::join_all(ids.iter().map(|id| env.commits(*id)))
+        .await
+        .iter()
+        .flatten()
+        .map(|c| c.commit.events.len())
+        .sum();
+    assert_eq!(all.len(), total);
+    for (i, record) in all.iter().enumerate() {
+        assert_eq!(record.index, i as u64 + 1);
+        assert_eq!(record.hash, record.compute_hash());
+    }
+    read_side.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rebuild_from_sequence_one_reaches_the_same_bytes() {
+    let env = TestEnv::start().await;
+    let read_side = env.start_read_side().await;
+    workload(&env).await;
+    workload(&env).await;
+    let last = env.last_sequence().await;
+    assert!(read_side.db.wait_for(last, WAIT).await.unwrap());
+    let incremental = read_side.db.dump().unwrap();
+    read_side.shutdown().await;
+
+    let fresh = ProjectionDb::open(&env.temp_path("rebuilt")).unwrap();
+    let client = async_nats::connect(env.nats.url()).await.unwrap();
+    let reached = signoff_projections::rebuild(client, &env.config().stream.settings(), &fresh, 7)
+        .await
+        .unwrap();
+    assert_eq!(reached, last);
+    assert_eq!(fresh.dump().unwrap(), incremental, "byte for byte");
+}
+
+#[tokio::test]
+async fn a_restarted_projector_resumes_after_its_checkpoint() {
+    let env = TestEnv::start().await;
+    let path = env.temp_path("resume");
+    let read_side = env.start_read_side_at(&path).await;
+    workload(&env).await;
+    assert!(read_side
+        .db
+        .wait_for(env.last_sequence().await, WAIT)
+        .await
+        .unwrap());
+    read_side.shutdown().await;
+    workload(&env).await; // while it is down
+    let read_side = env.start_read_side_at(&path).await;
+    let last = env.last_sequence().await;
+    assert!(read_side.db.wait_for(last, WAIT).await.unwrap());
+    let audit = read_side.db.audit_after(0, 100_000).unwrap();
+    let mut events = 0;
+    for seq in 1..=last {
+        let message = env
+            .store
+            .jetstream()
+            .get_stream("SIGNOFF_EVENTS")
+            .await
+            .unwrap()
+            .direct_get(seq)
+            .await
+            .unwrap();
+        events += signoff_eventstore::Commit::decode(seq, &message.payload)
+            .unwrap()
+            .events
+            .len();
+    }
+    assert_eq!(audit.len(), events, "every event exactly once");
+    read_side.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_killed_mid_stream_ends_identical_to_a_clean_rebuild() {
+    let env = TestEnv::start().await;
+    let binary = signoff_binary();
+    let config_path = env.temp_path("signoff.json");
+    env.config().save(&config_path).unwrap();
+    let db_path = env.temp_path("crashy");
+    let spawn = || {
+        std::process::Command::new(&binary)
+            .args(["projector", "--config"])
+            .arg(&config_path)
+            .arg("--db")
+            .arg(&db_path)
+            .args(["--http", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the projector process")
+    };
+    // Commands keep flowing while the projector is killed (SIGKILL) and restarted.
+    let writer = {
+        let env_url = env.nats.url();
+        let token_alice = env.token("alice");
+        let token_maria = env.token("maria");
+        tokio::spawn(async move {
+            let client = async_nats::connect(env_url).await.unwrap();
+            let alice = signoff_api::client::CommandClient::new(client.clone(), token_alice);
+            let maria = signoff_api::client::CommandClient::new(client, token_maria);
+            let lanes = (0..8).map(|_| {
+                let (alice, maria) = (alice.clone(), maria.clone());
+                async move {
+                    for _ in 0..60 {
+                        let id = uuid::Uuid::new_v4();
+                        let submit = json!({"commandId": uuid::Uuid::new_v4(), "requestId": id, "spec": {"title": "Deploy", "approvers": ["manager-team"]}});
+                        accepted(alice.send("submit", &submit).await.unwrap());
+                        accepted(maria.send("approve", &json!({"commandId": uuid::Uuid::new_v4(), "requestId": id})).await.unwrap());
+                    }
+                }
+            });
+            futures::future::join_all(lanes).await;
+        })
+    };
+    let mut kills = 0;
+    for delay_ms in [150u64, 40, 400, 90, 250, 10].into_iter().cycle() {
+        let mut child = spawn();
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        child.kill().expect("SIGKILL the projector");
+        child.wait().unwrap();
+        kills += 1;
+        if writer.is_finished() && kills >= 6 {
+            break;
+        }
+    }
+    writer.await.unwrap();
+
+    let last = env.last_sequence().await;
+    let reached_by_killed = ProjectionDb::open(&db_path).unwrap().checkpoint().unwrap();
+    assert!(reached_by_killed > 0, "the killed processes made progress");
+    eprintln!("{kills} killed projectors reached sequence {reached_by_killed} of {last}");
+    let survivor = env.start_read_side_at(&db_path).await;
+    assert!(
+        survivor.db.wait_for(last, WAIT).await.unwrap(),
+        "the survivor catches up"
+    );
+    let crashed = survivor.db.dump().unwrap();
+    survivor.shutdown().await;
+
+    let clean = ProjectionDb::open(&env.temp_path("clean")).unwrap();
+    let client = async_nats::connect(env.nats.url()).await.unwrap();
+    signoff_projections::rebuild(client, &env.config().stream.settings(), &clean, 500)
+        .await
+        .unwrap();
+    assert_eq!(clean.checkpoint().unwrap(), last);
+    assert_eq!(crashed.len(), clean.dump().unwrap().len());
+    assert!(
+        crashed == clean.dump().unwrap(),
+        "killed-and-restarted projection equals a clean rebuild"
+    );
+}
