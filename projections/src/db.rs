@@ -30,6 +30,9 @@ pub enum ProjectionError {
     },
 }
 
+/// One stored key and its value.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// Which requests a list shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ListFilter {
@@ -229,7 +232,7 @@ impl ProjectionDb {
 
     /// Every key and value, in key order: two databases built from the same
     /// log must dump identically.
-    pub fn dump(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ProjectionError> {
+    pub fn dump(&self) -> Result<Vec<KeyValue>, ProjectionError> {
         self.tree
             .iter()
             .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(Into::into))
