@@ -75,7 +75,7 @@ pub struct EscalationLevel {
 
 /// How the plan was chosen, for the audit trail.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Resolution {
     /// `approvers` named directly.
     Approvers,

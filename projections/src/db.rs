@@ -122,9 +122,12 @@ impl ProjectionDb {
             ListFilter::Title(t) => keys::title_prefix(t),
         };
         let start = prefix.clone();
+        // A cursor is what `next` returned: submitted ms (8) + request id (16) + 0.
         let end = match cursor.map(hex::decode) {
-            Some(Ok(suffix)) => [prefix.as_slice(), &suffix].concat(),
-            Some(Err(_)) => {
+            Some(Ok(suffix)) if suffix.len() == 25 && suffix[24] == 0 => {
+                [prefix.as_slice(), &suffix].concat()
+            }
+            Some(_) => {
                 return Err(ProjectionError::Corrupt {
                     key: "cursor".into(),
                     problem: "is not a cursor this API returned".into(),

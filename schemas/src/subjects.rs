@@ -65,7 +65,7 @@ pub fn subject_map() -> Vec<SubjectEntry> {
     entries.push(SubjectEntry {
         subject: format!("{EVENT_PREFIX}.<request id>"),
         kind: "JetStream stream SIGNOFF_EVENTS; one MessagePack commit per command; read with an ordered consumer or direct get",
-        body: "events.schema.json (MessagePack with named fields; header Signoff-Schema: 1)".into(),
+        body: "events.schema.json (MessagePack with named fields; header Signoff-Schema: 2)".into(),
         reply: "-",
         who: "written only by gateways",
     });

@@ -27,7 +27,7 @@ fn commits_for_request(
 ) -> (Commit, Commit) {
     let id = RequestId(Uuid::new_v4());
     let mut state = ApprovalRequest::default();
-    let mut commit = |user: &str, action: Action, state: &mut ApprovalRequest| {
+    let commit = |user: &str, action: Action, state: &mut ApprovalRequest| {
         let command = ApprovalCommand {
             command_id: CommandId(Uuid::new_v4()),
             request_id: id,
