@@ -1076,6 +1076,17 @@ pub fn check_db_indexes(db: &ProjectionDb, expected: &[AuditRecord]) -> Result<(
                 r.request_index
             } + 1,
             hash: r.hash.clone(),
+            // Only a request's chain remembers its plan.
+            plan_version: if key == keys::AUDIT_HEAD {
+                None
+            } else {
+                r.plan_version
+            },
+            spec_hash: if key == keys::AUDIT_HEAD {
+                None
+            } else {
+                r.spec_hash.clone()
+            },
         });
         let stored = match read(key)? {
             Some(value) => serde_json::from_slice::<ChainHead>(&value)
@@ -1708,6 +1719,7 @@ pub fn verify_pack(dir: &Path) -> Result<PackSummary, PackError> {
         let mut global = ChainHead {
             next_index: first.index,
             hash: first.prev_hash.clone(),
+            ..ChainHead::default()
         };
         let stored = StoredCommit {
             sequence,

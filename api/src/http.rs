@@ -1258,6 +1258,7 @@ fn api_schemas() -> BTreeMap<String, Value> {
         object(
             "One event of the log as an audit record, hash-chained to the previous record globally (`prevHash`) and within its request (`requestPrevHash`).",
             json!({
+                "format": uint("Audit record format version; every field and the wording of `rule` are inside the hash."),
                 "index": uint("Position in the global chain, from 1."),
                 "requestIndex": uint("Position in the request's own chain, from 1."),
                 "sequence": uint("Stream sequence of the commit holding the event."),

@@ -11,15 +11,23 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use signoff_engine::event::{ApprovalBasis, Tally};
 use signoff_engine::plan::{Principal, Resolution};
-use signoff_engine::{ApprovalEvent, Authentication, CommandId, RequestId, Status};
+use signoff_engine::{
+    ApprovalEvent, Authentication, CommandId, ExecutionOutcome, RequestId, Status,
+};
 use signoff_eventstore::StoredCommit;
+
+/// Version of the audit record format. Every field, the wording of `rule`
+/// included, is inside the hash: changing either bumps this.
+pub const AUDIT_FORMAT: u32 = 1;
 
 /// `prev_hash` of the first record of a chain.
 pub const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuditRecord {
+    /// [`AUDIT_FORMAT`] of this record.
+    pub format: u32,
     /// Position in the global chain, from 1.
     pub index: u64,
     /// Position in the request's own chain, from 1.
@@ -48,6 +56,7 @@ pub struct AuditRecord {
     /// Comment, reason or summary.
     pub note: Option<String>,
     pub params_hash: Option<String>,
+    /// Plan version and spec hash of the request (every record of a request carries them).
     pub plan_version: Option<u32>,
     pub spec_hash: Option<String>,
     /// Quorum tally of the stage after the event.
@@ -61,11 +70,16 @@ pub struct AuditRecord {
 }
 
 /// Where a chain stands: the next index and the hash of the last record.
+/// A request's chain also remembers the plan its records belong to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainHead {
     pub next_index: u64,
     pub hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_version: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
 }
 
 impl Default for ChainHead {
@@ -73,6 +87,8 @@ impl Default for ChainHead {
         Self {
             next_index: 1,
             hash: GENESIS.to_owned(),
+            plan_version: None,
+            spec_hash: None,
         }
     }
 }
@@ -94,8 +110,6 @@ pub fn records_for_commit(
     request: &mut ChainHead,
 ) -> Vec<AuditRecord> {
     let commit = &stored.commit;
-    let mut plan_version = None;
-    let mut spec_hash = None;
     commit
         .events
         .iter()
@@ -103,10 +117,11 @@ pub fn records_for_commit(
         .map(|(i, event)| {
             let facts = facts_of(event);
             if let ApprovalEvent::RequestSubmitted(s) = event {
-                plan_version = Some(s.plan.plan_version);
-                spec_hash = Some(s.plan.spec_hash.clone());
+                request.plan_version = Some(s.plan.plan_version);
+                request.spec_hash = Some(s.plan.spec_hash.clone());
             }
             let mut record = AuditRecord {
+                format: AUDIT_FORMAT,
                 index: global.next_index,
                 request_index: request.next_index,
                 sequence: stored.sequence,
@@ -124,8 +139,8 @@ pub fn records_for_commit(
                 escalation_level: facts.escalation_level,
                 note: facts.note,
                 params_hash: facts.params_hash,
-                plan_version,
-                spec_hash: spec_hash.clone(),
+                plan_version: request.plan_version,
+                spec_hash: request.spec_hash.clone(),
                 tally: facts.tally,
                 rule: facts.rule,
                 prev_hash: global.hash.clone(),
@@ -241,7 +256,13 @@ fn facts_of(event: &ApprovalEvent) -> Facts {
             outcome: Status::Approved,
             note: x.summary.clone(),
             params_hash: Some(x.params_hash.clone()),
-            rule: Some(format!("execution {:?}", x.outcome).to_lowercase()),
+            rule: Some(
+                match x.outcome {
+                    ExecutionOutcome::Succeeded => "execution succeeded",
+                    ExecutionOutcome::Failed => "execution failed",
+                }
+                .into(),
+            ),
             ..Facts::default()
         },
     }

@@ -208,9 +208,14 @@ impl ProjectionDb {
                     .try_into()
                     .map_err(|_| corrupt(&key, "not an index"))?,
             );
-            if let Some(record) = get_json::<AuditRecord>(&self.tree, &keys::audit(index))? {
-                records.push(record);
-            }
+            let record =
+                get_json::<AuditRecord>(&self.tree, &keys::audit(index))?.ok_or_else(|| {
+                    corrupt(
+                        &key,
+                        &format!("points at audit record {index}, which is missing"),
+                    )
+                })?;
+            records.push(record);
         }
         Ok(records)
     }

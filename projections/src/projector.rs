@@ -172,6 +172,7 @@ pub async fn rebuild(
     db: &ProjectionDb,
     batch_size: usize,
 ) -> Result<u64, ProjectorError> {
+    let batch_size = batch_size.max(1);
     let js = jetstream::new(client);
     let mut stream = js.get_stream(&settings.name).await.map_err(js_error)?;
     let last = stream.info().await.map_err(js_error)?.state.last_sequence;

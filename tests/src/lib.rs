@@ -271,9 +271,11 @@ pub fn actor(user: &str) -> Actor {
 
 /// The `signoff` binary of this workspace, for tests that run and kill it as
 /// a separate process. `cargo test --workspace` builds it (the api crate has
-/// integration tests), with the same features as the tests; when it is missing
-/// (running this crate's tests alone on a fresh tree) it is built here.
+/// integration tests) with the same features as the tests; when it is missing
+/// or older than the workspace's sources it is built here, so a test never
+/// runs stale code.
 pub fn signoff_binary() -> std::path::PathBuf {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     // target/<profile>/deps/<test> → target/<profile>/signoff
     let exe = std::env::current_exe().expect("test executable path");
     let binary = exe
@@ -281,7 +283,14 @@ pub fn signoff_binary() -> std::path::PathBuf {
         .and_then(|deps| deps.parent())
         .expect("target dir")
         .join("signoff");
-    if !binary.exists() {
+    let built = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
+    let stale = match built {
+        None => true,
+        Some(built) => ["api", "engine", "eventstore", "projections", "schemas"]
+            .iter()
+            .any(|krate| newer_than(&root.join(krate), built)),
+    };
+    if stale {
         let status = std::process::Command::new(env!("CARGO"))
             .args([
                 "build",
@@ -291,13 +300,34 @@ pub fn signoff_binary() -> std::path::PathBuf {
                 "--bin",
                 "signoff",
             ])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .current_dir(root)
             .status()
             .expect("run cargo build");
         assert!(status.success(), "building the signoff binary failed");
     }
     assert!(binary.exists(), "{} missing", binary.display());
     binary
+}
+
+/// Is any source file (or Cargo.toml) under `dir` newer than `than`?
+fn newer_than(dir: &std::path::Path, than: std::time::SystemTime) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let path = entry.path();
+        if path.is_dir() {
+            newer_than(&path, than)
+        } else {
+            let source =
+                path.extension().is_some_and(|e| e == "rs") || path.ends_with("Cargo.toml");
+            source
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| m > than)
+        }
+    })
 }
 
 /// The reply must be an acceptance; otherwise the test fails with the error.

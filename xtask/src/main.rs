@@ -30,7 +30,7 @@ commands:
   run [args...]          cargo run --package signoff --bin signoff -- dev [args...]
   lint                   cargo fmt --check and cargo clippy -D warnings
   ci                     lint, then test
-  bless-schemas [args]   regenerate the committed JSON Schemas (SIGNOFF_BLESS_SCHEMAS=1)
+  bless-schemas [args]   regenerate the committed JSON Schemas and schemas/openapi.json
   help                   this text
 
 environment:
@@ -82,11 +82,21 @@ fn real_main() -> Result<ExitCode> {
             test(&root, &rest)
         }
         "bless-schemas" => {
-            let mut cmd = cargo(&root);
-            cmd.args(["test", "-p", "signoff-schemas"])
+            let mut schemas = cargo(&root);
+            schemas
+                .args(["test", "-p", "signoff-schemas"])
                 .args(&rest)
                 .env("SIGNOFF_BLESS_SCHEMAS", "1");
-            status_to_exit(run_status(&mut cmd)?)
+            let code = status_to_exit(run_status(&mut schemas)?)?;
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
+            }
+            // The OpenAPI document of the query API (schemas/openapi.json).
+            let mut openapi = cargo(&root);
+            openapi
+                .args(["test", "-p", "signoff", "--lib", "http::tests"])
+                .env("SIGNOFF_BLESS_OPENAPI", "1");
+            status_to_exit(run_status(&mut openapi)?)
         }
         other => {
             eprint!("xtask: unknown command `{other}`\n\n{USAGE}");
