@@ -1,7 +1,7 @@
 //! `signoff dev`: the whole system on one machine. Starts a local JetStream
 //! server (`sync_interval: always`, data under the data dir), writes a dev
 //! config with a fresh signing key and a demo team directory, runs the
-//! gateway and the read side (projector + HTTP query API), prints where to connect, and runs until Ctrl-C.
+//! gateway, the deadline scheduler and the read side (projector + HTTP query API), prints where to connect, and runs until Ctrl-C.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use crate::config::{SignoffConfig, StreamConfig};
 use crate::gateway::{Gateway, GatewayHandle};
 use crate::identity::{dev_auth_config, TokenIssuer, TokenVerifier};
 use crate::local_nats::{LocalNats, NatsServerOptions};
+use crate::scheduler::{Scheduler, SchedulerHandle};
 
 pub struct DevOptions {
     pub data_dir: PathBuf,
@@ -62,6 +63,19 @@ pub async fn start_gateway(
         .map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))
 }
 
+/// Connects to NATS and runs one deadline scheduler for `config`.
+pub async fn start_scheduler(
+    config: &SignoffConfig,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<SchedulerHandle> {
+    let client = async_nats::connect(&config.nats_url)
+        .await
+        .with_context(|| format!("connecting to {}", config.nats_url))?;
+    let store = Arc::new(EventStore::open(client.clone(), config.stream.settings()).await?);
+    let scheduler = Scheduler::new(client, store, TokenIssuer::new(&config.auth)?, clock);
+    Ok(Arc::new(scheduler).spawn())
+}
+
 pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("creating {}", options.data_dir.display()))?;
@@ -91,6 +105,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     config.save(&config_path)?;
 
     let handle = start_gateway(&config, Arc::new(SystemClock)).await?;
+    let scheduler = start_scheduler(&config, Arc::new(SystemClock)).await?;
     let read_side =
         crate::readside::start(&config, &data_dir.join("projection"), options.http).await?;
 
@@ -129,6 +144,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     println!("stopping...");
     handle.shutdown().await;
     read_side.shutdown().await;
+    scheduler.shutdown().await;
     nats.kill().await?;
     Ok(())
 }

@@ -16,3 +16,4 @@ pub mod http;
 pub mod identity;
 pub mod local_nats;
 pub mod readside;
+pub mod scheduler;

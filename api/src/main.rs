@@ -75,6 +75,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: std::net::SocketAddr,
     },
+    /// Run the deadline scheduler (expiry and escalation); any number may run.
+    Scheduler {
+        #[arg(long, env = "SIGNOFF_CONFIG")]
+        config: PathBuf,
+    },
     /// Fold the whole log into a new projection database (from sequence 1) and exit.
     Rebuild {
         #[arg(long, env = "SIGNOFF_CONFIG")]
@@ -200,6 +205,14 @@ async fn main() -> anyhow::Result<()> {
                 db.display(),
                 started.elapsed()
             );
+            Ok(())
+        }
+        Command::Scheduler { config } => {
+            let config = SignoffConfig::load(&config)?;
+            let handle = signoff_api::dev::start_scheduler(&config, Arc::new(SystemClock)).await?;
+            tracing::info!("scheduler running; Ctrl-C stops it");
+            tokio::signal::ctrl_c().await?;
+            handle.shutdown().await;
             Ok(())
         }
         Command::Audit { command } => signoff_api::audit::run(command).await,

@@ -15,6 +15,7 @@
 //! - [`request`]: the state and its transition table ([`ApprovalRequest::apply`]).
 //! - [`event`], [`command`], [`error`], [`ids`], [`raw_json`], [`directory`].
 
+pub mod calendar;
 pub mod command;
 pub mod decide;
 pub mod directory;

@@ -12,11 +12,12 @@ use serde_json::{json, Value};
 use signoff_api::client::CommandClient;
 use signoff_api::clock::ManualClock;
 use signoff_api::config::{SignoffConfig, StreamConfig};
-use signoff_api::dev::start_gateway;
+use signoff_api::dev::{start_gateway, start_scheduler};
 use signoff_api::gateway::GatewayHandle;
 use signoff_api::identity::{AuthConfig, HmacKey, TokenIssuer};
 use signoff_api::local_nats::{LocalNats, NatsServerOptions};
 use signoff_api::readside::ReadSide;
+use signoff_api::scheduler::SchedulerHandle;
 use signoff_engine::{Actor, Authentication, RequestId, Role, StaticDirectory, UserId};
 use signoff_eventstore::{EventStore, StoredCommit, StreamSettings};
 use signoff_schemas::{Accepted, ErrorReply, Reply};
@@ -120,6 +121,13 @@ impl TestEnv {
         start_gateway(&self.config(), self.clock.clone())
             .await
             .expect("gateway starts")
+    }
+
+    /// A deadline scheduler in this process, on the environment's clock.
+    pub async fn start_scheduler(&self) -> SchedulerHandle {
+        start_scheduler(&self.config(), self.clock.clone())
+            .await
+            .expect("scheduler starts")
     }
 
     /// The read side in this process: a projector into a fresh sled database

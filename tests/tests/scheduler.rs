@@ -1,0 +1,212 @@
+//! The deadline scheduler through the real stack, on a clock the test moves:
+//! expiry and the guide's two-level escalation fire through the gateway; a
+//! decision cancels the deadlines left; a scheduler that crashed before its
+//! deadlines fires every overdue one exactly once, in order, after a restart;
+//! two schedulers at once apply each deadline once.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use signoff_api::scheduler::{Deadline, DeadlineKind, SchedulerHandle};
+use signoff_engine::{RequestId, Status};
+use signoff_tests::{accepted, TestEnv};
+
+const ESCALATING: &str = r#"{"title":"Critical Fix","description":"Apply critical system fix","approvers":["on-call-team"],
+    "expiresIn":3600,"escalation":{"afterMinutes":15,"to":["manager-team"],"afterMinutes2":30,"to2":["executive-team"]}}"#;
+
+/// Polls `condition` until it holds (bounded): waiting for an effect, never for a deadline.
+async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the scheduler has folded the log up to its current end.
+async fn caught_up(env: &TestEnv, scheduler: &SchedulerHandle) {
+    let last = env.last_sequence().await;
+    eventually("the scheduler reads the whole log", || async {
+        scheduler.scheduler.stats.position.load(Ordering::Relaxed) >= last
+    })
+    .await;
+}
+
+async fn names(env: &TestEnv, id: RequestId) -> Vec<&'static str> {
+    env.event_names(id).await
+}
+
+#[tokio::test]
+async fn expiry_fires_once_through_the_gateway_when_the_clock_passes_it() {
+    let env = TestEnv::start().await;
+    let scheduler = env.start_scheduler().await;
+    let (id, _) = env
+        .submit_ok(
+            "alice",
+            r#"{"title":"Time-Sensitive Action","approvers":["operations-team"],"expiresIn":3600}"#,
+            "{}",
+        )
+        .await;
+    caught_up(&env, &scheduler).await;
+    assert_eq!(scheduler.scheduler.stats.pending.load(Ordering::Relaxed), 1);
+    env.clock.advance(Span::minutes(60));
+    eventually("the request expires", || async {
+        names(&env, id).await.contains(&"RequestExpired")
+    })
+    .await;
+    let commits = env.commits(id).await;
+    let expired = commits.last().unwrap();
+    let expected = Deadline {
+        due_at: signoff_tests::t0() + Span::hours(1),
+        request_id: id,
+        kind: DeadlineKind::Expire,
+    };
+    assert_eq!(
+        expired.commit.command_id.0,
+        expected.command_id(),
+        "the deadline's own command id"
+    );
+    assert_eq!(expired.commit.actor.as_str(), "scheduler");
+    caught_up(&env, &scheduler).await;
+    assert_eq!(scheduler.scheduler.stats.pending.load(Ordering::Relaxed), 0);
+    scheduler.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_guides_escalation_reaches_a_manager_who_approves_and_level_two_never_fires() {
+    let env = TestEnv::start().await;
+    let scheduler = env.start_scheduler().await;
+    let (id, _) = env.submit_ok("alice", ESCALATING, "{}").await;
+    caught_up(&env, &scheduler).await;
+    assert_eq!(
+        scheduler.scheduler.stats.pending.load(Ordering::Relaxed),
+        3,
+        "expiry and two levels"
+    );
+    env.clock.advance(Span::minutes(15));
+    eventually("level 1 escalates", || async {
+        names(&env, id).await.contains(&"RequestEscalated")
+    })
+    .await;
+    let approved = accepted(env.approve("maria", id).await);
+    assert_eq!(approved.state.status, Status::Approved);
+    caught_up(&env, &scheduler).await;
+    assert_eq!(
+        scheduler.scheduler.stats.pending.load(Ordering::Relaxed),
+        0,
+        "the decision drops level 2 and the expiry"
+    );
+    env.clock.advance(Span::minutes(60));
+    caught_up(&env, &scheduler).await;
+    assert_eq!(
+        names(&env, id).await,
+        [
+            "RequestSubmitted",
+            "RequestEscalated",
+            "ApprovalGranted",
+            "StageApproved",
+            "RequestApproved"
+        ]
+    );
+    scheduler.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_decision_before_the_first_level_cancels_every_escalation() {
+    let env = TestEnv::start().await;
+    let scheduler = env.start_scheduler().await;
+    let (id, _) = env.submit_ok("alice", ESCALATING, "{}").await;
+    accepted(env.approve("oscar", id).await);
+    caught_up(&env, &scheduler).await;
+    assert_eq!(scheduler.scheduler.stats.pending.load(Ordering::Relaxed), 0);
+    env.clock.advance(Span::hours(2));
+    caught_up(&env, &scheduler).await;
+    assert_eq!(
+        names(&env, id).await,
+        [
+            "RequestSubmitted",
+            "ApprovalGranted",
+            "StageApproved",
+            "RequestApproved"
+        ]
+    );
+    assert_eq!(scheduler.scheduler.stats.fired.load(Ordering::Relaxed), 0);
+    scheduler.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_scheduler_crashed_before_its_deadlines_fires_each_overdue_one_once_in_order_after_restart(
+) {
+    let env = TestEnv::start().await;
+    let crashed = env.start_scheduler().await;
+    let (id, _) = env.submit_ok("alice", ESCALATING, "{}").await;
+    caught_up(&env, &crashed).await;
+    crashed.abort(); // no goodbye, like a crash
+    env.clock.advance(Span::hours(3)); // long after every deadline
+    let restarted = env.start_scheduler().await;
+    eventually("the request expires", || async {
+        names(&env, id).await.contains(&"RequestExpired")
+    })
+    .await;
+    caught_up(&env, &restarted).await;
+    assert_eq!(
+        names(&env, id).await,
+        [
+            "RequestSubmitted",
+            "RequestEscalated",
+            "RequestEscalated",
+            "RequestExpired"
+        ]
+    );
+    assert_eq!(restarted.scheduler.stats.fired.load(Ordering::Relaxed), 3);
+    restarted.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_at_once_apply_each_deadline_once() {
+    let env = TestEnv::start().await;
+    let one = env.start_scheduler().await;
+    let two = env.start_scheduler().await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(env.submit_ok("alice", ESCALATING, "{}").await.0);
+    }
+    caught_up(&env, &one).await;
+    caught_up(&env, &two).await;
+    env.clock.advance(Span::hours(2));
+    for &id in &ids {
+        eventually("every request expires", || async {
+            names(&env, id).await.contains(&"RequestExpired")
+        })
+        .await;
+    }
+    caught_up(&env, &one).await;
+    caught_up(&env, &two).await;
+    for &id in &ids {
+        assert_eq!(
+            names(&env, id).await,
+            [
+                "RequestSubmitted",
+                "RequestEscalated",
+                "RequestEscalated",
+                "RequestExpired"
+            ]
+        );
+    }
+    let fired = one.scheduler.stats.fired.load(Ordering::Relaxed)
+        + two.scheduler.stats.fired.load(Ordering::Relaxed);
+    assert_eq!(
+        fired, 15,
+        "5 requests × (2 levels + expiry), each applied by exactly one scheduler"
+    );
+    one.shutdown().await;
+    two.shutdown().await;
+}
