@@ -14,7 +14,7 @@ use crate::plan::Principal;
 use crate::policy::{resolve, SubmissionFacts};
 use crate::raw_json::RawJson;
 use crate::request::{ApprovalRequest, Status};
-use crate::spec::{check_text, limits};
+use crate::spec::{check_text, limits, OnExpiry};
 
 /// A free-text command field (reason, comment, summary): non-empty, bounded.
 fn check_command_text(field: &str, text: &str) -> Result<(), DomainError> {
@@ -263,6 +263,7 @@ fn vote(
                     at: command.at,
                     stage: stage_index,
                     rejections,
+                    expired_at: None,
                 }));
             }
         }
@@ -354,11 +355,24 @@ fn expire(
             now: command.at,
         });
     }
-    Ok(vec![ApprovalEvent::RequestExpired(RequestExpired {
-        by: command.actor.clone(),
-        expires_at,
-        at: command.at,
-    })])
+    let at = command.at;
+    Ok(vec![match submitted.plan.on_expiry {
+        OnExpiry::Expire => ApprovalEvent::RequestExpired(RequestExpired {
+            by: command.actor.clone(),
+            expires_at,
+            at,
+        }),
+        OnExpiry::Reject => ApprovalEvent::RequestRejected(RequestRejected {
+            at,
+            stage: state.current_stage,
+            rejections: Vec::new(),
+            expired_at: Some(expires_at),
+        }),
+        OnExpiry::Approve => ApprovalEvent::RequestApproved(RequestApproved {
+            at,
+            basis: ApprovalBasis::ExpiryRule { expires_at },
+        }),
+    }])
 }
 
 fn escalate(

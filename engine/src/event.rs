@@ -12,7 +12,7 @@ use crate::plan::{Plan, Principal};
 use crate::raw_json::RawJson;
 
 /// Version of the event payload schema; bumped on any incompatible change.
-pub const EVENT_SCHEMA_VERSION: u32 = 2;
+pub const EVENT_SCHEMA_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum ApprovalEvent {
@@ -123,12 +123,14 @@ pub struct RequestApproved {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum ApprovalBasis {
     /// Every stage reached its quorum.
     Quorum,
     /// The resolved plan had no stage (a false condition without `elseConfig`).
     NotRequired,
+    /// `expiresIn` elapsed and the spec said `onExpiry: approve`.
+    ExpiryRule { expires_at: DateTime<Utc> },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -136,8 +138,11 @@ pub enum ApprovalBasis {
 pub struct RequestRejected {
     pub at: DateTime<Utc>,
     pub stage: u32,
-    /// The people whose rejections decided it, with their reasons.
+    /// The people whose rejections decided it, with their reasons (empty when the expiry rule did).
     pub rejections: Vec<Vote>,
+    /// Set when `expiresIn` elapsed and the spec said `onExpiry: reject`.
+    #[serde(default)]
+    pub expired_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

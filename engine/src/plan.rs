@@ -22,6 +22,9 @@ pub struct Plan {
     pub description: Option<String>,
     pub stages: Vec<StagePlan>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// What expiry does (`expire` unless the spec said otherwise).
+    #[serde(default)]
+    pub on_expiry: crate::spec::OnExpiry,
     pub escalation: Vec<EscalationLevel>,
     /// May one person approve more than one stage? (false: four eyes across stages)
     pub allow_same_approver_across_stages: bool,

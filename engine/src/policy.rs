@@ -35,6 +35,7 @@ struct Inherited {
     title: Option<String>,
     description: Option<String>,
     expires_in: Option<u64>,
+    on_expiry: Option<crate::spec::OnExpiry>,
     escalation: Option<(String, EscalationSpec)>,
     context: Option<RawJson>,
     ui_component: Option<String>,
@@ -51,6 +52,7 @@ impl Inherited {
                 .clone()
                 .or_else(|| self.description.clone()),
             expires_in: spec.expires_in.or(self.expires_in),
+            on_expiry: spec.on_expiry.or(self.on_expiry),
             escalation: spec
                 .escalation
                 .clone()
@@ -251,6 +253,12 @@ fn finish_plan(
             .collect::<Vec<_>>()
             .join(" → "),
     };
+    if merged.on_expiry.is_some() && merged.expires_in.is_none() {
+        return Err(invalid(
+            "spec.onExpiry",
+            "has no effect without `expiresIn`",
+        ));
+    }
     let expires_at = merged
         .expires_in
         .map(|secs| facts.at + Duration::seconds(secs as i64));
@@ -289,6 +297,7 @@ fn finish_plan(
         description: merged.description.clone(),
         stages,
         expires_at,
+        on_expiry: merged.on_expiry.unwrap_or_default(),
         escalation,
         allow_same_approver_across_stages: merged.allow_same.unwrap_or(false),
         resolution,

@@ -59,6 +59,10 @@ pub struct WorkflowSpec {
     /// Seconds from submission until the request expires; absent: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<u64>,
+    /// What expiry does: `expire` (default: the request ends as expired),
+    /// `reject`, or `approve` (auto-approval, recorded as such).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_expiry: Option<OnExpiry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalation: Option<EscalationSpec>,
     /// Anything that helps approvers decide; kept byte for byte.
@@ -86,6 +90,19 @@ pub struct WorkflowSpec {
     /// May one person approve more than one stage of a chain? Default false (four eyes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_same_approver_across_stages: Option<bool>,
+}
+
+/// What happens when `expiresIn` elapses before a decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum OnExpiry {
+    /// The request ends as expired, an outcome of its own.
+    #[default]
+    Expire,
+    /// The request ends as rejected, recorded as rejected by the expiry rule.
+    Reject,
+    /// The request ends as approved, recorded as approved by the expiry rule.
+    Approve,
 }
 
 /// One stage of a sequential chain.

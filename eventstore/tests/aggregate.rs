@@ -191,6 +191,7 @@ mod single_approver {
                     at: when_at,
                     stage: 0,
                     rejections: vec![v],
+                    expired_at: None,
                 })),
             ]);
     }
@@ -468,6 +469,7 @@ mod sequential_chain {
                 at,
                 stage: 1,
                 rejections: vec![v],
+                expired_at: None,
             })
         );
     }
@@ -1368,6 +1370,7 @@ mod rules {
                     at,
                     stage: 0,
                     rejections: vec![v],
+                    expired_at: None,
                 }),
             ]
         );

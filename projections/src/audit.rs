@@ -205,6 +205,12 @@ fn facts_of(event: &ApprovalEvent) -> Facts {
             rule: Some(match d.basis {
                 ApprovalBasis::Quorum => "every stage reached its quorum".into(),
                 ApprovalBasis::NotRequired => "no approval required by the resolved plan".into(),
+                ApprovalBasis::ExpiryRule { expires_at } => {
+                    format!(
+                        "onExpiry: approve, expiresIn elapsed at {}",
+                        expires_at.to_rfc3339()
+                    )
+                }
             }),
             ..Facts::default()
         },
@@ -213,10 +219,13 @@ fn facts_of(event: &ApprovalEvent) -> Facts {
             stage: Some(d.stage),
             note: d.rejections.last().and_then(|v| v.note.clone()),
             tally: d.rejections.last().map(|v| v.tally),
-            rule: Some(format!(
-                "{} rejection(s) reached minRejections",
-                d.rejections.len()
-            )),
+            rule: Some(match d.expired_at {
+                Some(expired_at) => format!(
+                    "onExpiry: reject, expiresIn elapsed at {}",
+                    expired_at.to_rfc3339()
+                ),
+                None => format!("{} rejection(s) reached minRejections", d.rejections.len()),
+            }),
             ..Facts::default()
         },
         E::RequestCancelled(d) => Facts {

@@ -210,3 +210,105 @@ async fn two_schedulers_at_once_apply_each_deadline_once() {
     one.shutdown().await;
     two.shutdown().await;
 }
+
+#[tokio::test]
+async fn expiry_outcomes_expire_reject_or_approve_as_the_spec_says_and_record_the_rule() {
+    let env = TestEnv::start().await;
+    let scheduler = env.start_scheduler().await;
+    let spec = |on_expiry: &str| {
+        format!(
+            r#"{{"title":"Time-Sensitive Action","approvers":["operations-team"],"expiresIn":600{on_expiry}}}"#
+        )
+    };
+    let (default, _) = env.submit_ok("alice", &spec(""), "{}").await;
+    let (rejecting, _) = env
+        .submit_ok("alice", &spec(r#","onExpiry":"reject""#), "{}")
+        .await;
+    let (approving, _) = env
+        .submit_ok("alice", &spec(r#","onExpiry":"approve""#), "{}")
+        .await;
+    let (_, refused) = env
+        .submit(
+            "alice",
+            r#"{"title":"T","approvers":["otto"],"onExpiry":"approve"}"#,
+            "{}",
+        )
+        .await;
+    let refused = signoff_tests::refused(refused);
+    assert_eq!(
+        (refused.code.as_str(), refused.field.as_deref()),
+        ("INVALID_SPEC", Some("spec.onExpiry"))
+    );
+    caught_up(&env, &scheduler).await;
+    env.clock.advance(Span::minutes(10));
+    for id in [default, rejecting, approving] {
+        eventually("every request is decided", || async {
+            names(&env, id).await.len() == 2
+        })
+        .await;
+    }
+    assert_eq!(
+        names(&env, default).await,
+        ["RequestSubmitted", "RequestExpired"]
+    );
+    assert_eq!(
+        names(&env, rejecting).await,
+        ["RequestSubmitted", "RequestRejected"]
+    );
+    assert_eq!(
+        names(&env, approving).await,
+        ["RequestSubmitted", "RequestApproved"]
+    );
+    let env = &env;
+    let last = |id| async move {
+        env.commits(id)
+            .await
+            .pop()
+            .unwrap()
+            .commit
+            .events
+            .pop()
+            .unwrap()
+    };
+    assert!(
+        matches!(last(rejecting).await, signoff_engine::ApprovalEvent::RequestRejected(r) if r.expired_at.is_some() && r.rejections.is_empty())
+    );
+    assert!(matches!(
+        last(approving).await,
+        signoff_engine::ApprovalEvent::RequestApproved(a) if matches!(a.basis, signoff_engine::event::ApprovalBasis::ExpiryRule { .. })
+    ));
+    // The audit trail names the rule.
+    let read_side = env.start_read_side().await;
+    assert!(read_side
+        .db
+        .wait_for(env.last_sequence().await, Duration::from_secs(20))
+        .await
+        .unwrap());
+    let rule = |id| {
+        read_side
+            .db
+            .audit_for_request(id)
+            .unwrap()
+            .pop()
+            .unwrap()
+            .rule
+            .unwrap()
+    };
+    assert!(
+        rule(approving).starts_with("onExpiry: approve"),
+        "{}",
+        rule(approving)
+    );
+    assert!(
+        rule(rejecting).starts_with("onExpiry: reject"),
+        "{}",
+        rule(rejecting)
+    );
+    assert!(
+        rule(default).starts_with("expiresIn elapsed"),
+        "{}",
+        rule(default)
+    );
+    read_side.shutdown().await;
+    scheduler.shutdown().await;
+}
