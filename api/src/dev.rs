@@ -39,6 +39,18 @@ pub fn demo_directory() -> StaticDirectory {
         .with_team("release-managers", &["rita", "rob"])
         .with_team("operations-team", &["otto", "opal"])
         .with_team("project-managers", &["paul", "pia"])
+        .with_calendar("eu-office", eu_office())
+}
+
+/// Monday to Friday, 09:00–17:00 in Berlin: the demo's business hours.
+pub fn eu_office() -> signoff_engine::calendar::BusinessCalendar {
+    let day = serde_json::json!([{"start": "09:00", "end": "17:00"}]);
+    serde_json::from_value(serde_json::json!({
+        "timeZone": "Europe/Berlin",
+        "hours": {"monday": day, "tuesday": day, "wednesday": day, "thursday": day, "friday": day},
+        "holidays": ["2026-12-25", "2026-12-26"],
+    }))
+    .expect("a valid calendar")
 }
 
 /// Connects to NATS, opens the event store and runs one gateway for `config`.

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::{BusinessCalendar, CheckedCalendar};
 use crate::ids::{TeamId, UserId};
 
 /// What an approver id names.
@@ -21,18 +22,25 @@ pub trait TeamDirectory: Send + Sync {
     fn kind_of(&self, id: &str) -> Option<PrincipalKind>;
     fn members(&self, team: &TeamId) -> BTreeSet<UserId>;
     fn teams_of(&self, user: &UserId) -> BTreeSet<TeamId>;
+    /// A configured business-hours calendar by name.
+    fn calendar(&self, _name: &str) -> Option<CheckedCalendar> {
+        None
+    }
 }
 
 /// A directory held in memory, loaded from a JSON document:
 /// `{"users": ["alice"], "teams": {"security-team": ["bob", "carol"]}}`.
 /// Every team member is a user even when not listed under `users`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticDirectory {
     #[serde(default)]
     pub users: BTreeSet<UserId>,
     #[serde(default)]
     pub teams: BTreeMap<TeamId, BTreeSet<UserId>>,
+    /// Business-hours calendars that specs name in `businessHours`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub calendars: BTreeMap<String, BusinessCalendar>,
 }
 
 impl StaticDirectory {
@@ -52,8 +60,18 @@ impl StaticDirectory {
         self
     }
 
-    /// Checks that no id is both a user and a team.
+    pub fn with_calendar(mut self, name: &str, calendar: BusinessCalendar) -> Self {
+        self.calendars.insert(name.to_owned(), calendar);
+        self
+    }
+
+    /// Checks that no id is both a user and a team, and every calendar.
     pub fn validate(&self) -> Result<(), String> {
+        for (name, calendar) in &self.calendars {
+            calendar
+                .validate(&format!("calendars.{name}"))
+                .map_err(|e| e.to_string())?;
+        }
         for team in self.teams.keys() {
             if self.users.iter().any(|u| u.as_str() == team.as_str()) {
                 return Err(format!("`{team}` is listed both as a user and as a team"));
@@ -81,6 +99,13 @@ impl TeamDirectory for StaticDirectory {
 
     fn members(&self, team: &TeamId) -> BTreeSet<UserId> {
         self.teams.get(team).cloned().unwrap_or_default()
+    }
+
+    fn calendar(&self, name: &str) -> Option<CheckedCalendar> {
+        self.calendars
+            .get(name)?
+            .validate(&format!("calendars.{name}"))
+            .ok()
     }
 
     fn teams_of(&self, user: &UserId) -> BTreeSet<TeamId> {

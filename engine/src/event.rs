@@ -12,7 +12,7 @@ use crate::plan::{Plan, Principal};
 use crate::raw_json::RawJson;
 
 /// Version of the event payload schema; bumped on any incompatible change.
-pub const EVENT_SCHEMA_VERSION: u32 = 3;
+pub const EVENT_SCHEMA_VERSION: u32 = 4;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum ApprovalEvent {

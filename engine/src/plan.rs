@@ -25,6 +25,9 @@ pub struct Plan {
     /// What expiry does (`expire` unless the spec said otherwise).
     #[serde(default)]
     pub on_expiry: crate::spec::OnExpiry,
+    /// The business-hours calendar deadlines were counted in (their times are above).
+    #[serde(default)]
+    pub business_hours: Option<String>,
     pub escalation: Vec<EscalationLevel>,
     /// May one person approve more than one stage? (false: four eyes across stages)
     pub allow_same_approver_across_stages: bool,

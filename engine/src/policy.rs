@@ -36,6 +36,7 @@ struct Inherited {
     description: Option<String>,
     expires_in: Option<u64>,
     on_expiry: Option<crate::spec::OnExpiry>,
+    business_hours: Option<String>,
     escalation: Option<(String, EscalationSpec)>,
     context: Option<RawJson>,
     ui_component: Option<String>,
@@ -53,6 +54,10 @@ impl Inherited {
                 .or_else(|| self.description.clone()),
             expires_in: spec.expires_in.or(self.expires_in),
             on_expiry: spec.on_expiry.or(self.on_expiry),
+            business_hours: spec
+                .business_hours
+                .clone()
+                .or_else(|| self.business_hours.clone()),
             escalation: spec
                 .escalation
                 .clone()
@@ -259,9 +264,23 @@ fn finish_plan(
             "has no effect without `expiresIn`",
         ));
     }
+    let calendar = match &merged.business_hours {
+        Some(name) => Some(facts.directory.calendar(name).ok_or_else(|| {
+            invalid(
+                "spec.businessHours",
+                &format!("`{name}` is not a configured calendar"),
+            )
+        })?),
+        None => None,
+    };
+    // Deadlines count working time when a calendar is named, wall-clock time otherwise.
+    let after = |span: Duration| match &calendar {
+        Some(calendar) => calendar.add_business_time(facts.at, span),
+        None => facts.at + span,
+    };
     let expires_at = merged
         .expires_in
-        .map(|secs| facts.at + Duration::seconds(secs as i64));
+        .map(|secs| after(Duration::seconds(secs as i64)));
     let escalation = match &merged.escalation {
         None => Vec::new(),
         Some((field, spec)) => spec
@@ -284,7 +303,7 @@ fn finish_plan(
                 Ok(EscalationLevel {
                     level: i as u32 + 1,
                     after_minutes: level.after_minutes,
-                    due_at: facts.at + Duration::minutes(level.after_minutes as i64),
+                    due_at: after(Duration::minutes(level.after_minutes as i64)),
                     to,
                 })
             })
@@ -298,6 +317,7 @@ fn finish_plan(
         stages,
         expires_at,
         on_expiry: merged.on_expiry.unwrap_or_default(),
+        business_hours: merged.business_hours.clone(),
         escalation,
         allow_same_approver_across_stages: merged.allow_same.unwrap_or(false),
         resolution,

@@ -59,6 +59,10 @@ pub struct WorkflowSpec {
     /// Seconds from submission until the request expires; absent: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<u64>,
+    /// Name of a configured business-hours calendar: `expiresIn` and escalation
+    /// `afterMinutes` then count working time only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_hours: Option<String>,
     /// What expiry does: `expire` (default: the request ends as expired),
     /// `reject`, or `approve` (auto-approval, recorded as such).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -312,3 +312,60 @@ async fn expiry_outcomes_expire_reject_or_approve_as_the_spec_says_and_record_th
     read_side.shutdown().await;
     scheduler.shutdown().await;
 }
+
+#[tokio::test]
+async fn deadlines_in_business_hours_skip_the_weekend() {
+    use chrono::TimeZone;
+    let env = TestEnv::start().await;
+    // Friday 2026-11-27 16:00 in Berlin (UTC+1).
+    env.clock.set(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 27, 15, 0, 0)
+            .unwrap(),
+    );
+    let scheduler = env.start_scheduler().await;
+    let spec = r#"{"title":"Vendor payment","approvers":["finance-team"],"businessHours":"eu-office",
+        "expiresIn":28800,"escalation":[{"afterMinutes":120,"to":["manager-team"]}]}"#;
+    let (id, _) = env.submit_ok("alice", spec, "{}").await;
+    let commits = env.commits(id).await;
+    let signoff_engine::ApprovalEvent::RequestSubmitted(submitted) = &commits[0].commit.events[0]
+    else {
+        panic!()
+    };
+    let monday = |h| chrono::Utc.with_ymd_and_hms(2026, 11, 30, h, 0, 0).unwrap();
+    assert_eq!(submitted.plan.business_hours.as_deref(), Some("eu-office"));
+    assert_eq!(
+        submitted.plan.escalation[0].due_at,
+        monday(9),
+        "1 h on Friday + 1 h from Monday 09:00 Berlin"
+    );
+    assert_eq!(
+        submitted.plan.expires_at,
+        Some(monday(15)),
+        "1 h on Friday + 7 h on Monday: 16:00 Berlin"
+    );
+    caught_up(&env, &scheduler).await;
+    env.clock.set(monday(9));
+    eventually("the escalation fires on Monday", || async {
+        names(&env, id).await.contains(&"RequestEscalated")
+    })
+    .await;
+    env.clock.set(monday(15));
+    eventually("the request expires on Monday afternoon", || async {
+        names(&env, id).await.contains(&"RequestExpired")
+    })
+    .await;
+    let (_, unknown) = env
+        .submit(
+            "alice",
+            r#"{"title":"T","approvers":["otto"],"expiresIn":60,"businessHours":"mars-base"}"#,
+            "{}",
+        )
+        .await;
+    let unknown = signoff_tests::refused(unknown);
+    assert_eq!(
+        (unknown.code.as_str(), unknown.field.as_deref()),
+        ("INVALID_SPEC", Some("spec.businessHours"))
+    );
+    scheduler.shutdown().await;
+}
