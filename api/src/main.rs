@@ -79,6 +79,10 @@ enum Command {
     Scheduler {
         #[arg(long, env = "SIGNOFF_CONFIG")]
         config: PathBuf,
+        /// Read the current time from this file (one RFC 3339 instant) instead
+        /// of the system clock: for rehearsing deadlines without waiting.
+        #[arg(long)]
+        clock_file: Option<PathBuf>,
     },
     /// Fold the whole log into a new projection database (from sequence 1) and exit.
     Rebuild {
@@ -207,9 +211,13 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Scheduler { config } => {
+        Command::Scheduler { config, clock_file } => {
             let config = SignoffConfig::load(&config)?;
-            let handle = signoff_api::dev::start_scheduler(&config, Arc::new(SystemClock)).await?;
+            let clock: Arc<dyn signoff_api::clock::Clock> = match clock_file {
+                Some(path) => Arc::new(signoff_api::clock::FileClock::new(path)),
+                None => Arc::new(SystemClock),
+            };
+            let handle = signoff_api::dev::start_scheduler(&config, clock).await?;
             tracing::info!("scheduler running; Ctrl-C stops it");
             tokio::signal::ctrl_c().await?;
             handle.shutdown().await;

@@ -15,7 +15,9 @@ use signoff_api::clock::ManualClock;
 use signoff_api::identity::TokenIssuer;
 use signoff_api::local_nats::{LocalNats, NatsServerOptions};
 use signoff_api::scheduler::Scheduler;
-use signoff_engine::{decide, Action, ApprovalCommand, ApprovalRequest, CommandId, RawJson, RequestId, WorkflowSpec};
+use signoff_engine::{
+    decide, Action, ApprovalCommand, ApprovalRequest, CommandId, RawJson, RequestId, WorkflowSpec,
+};
 use signoff_eventstore::{Commit, EventStore, StreamSettings};
 use signoff_tests::{actor, demo_directory, t0, test_auth};
 use uuid::Uuid;
@@ -31,14 +33,24 @@ fn rss_bytes() -> u64 {
 
 #[tokio::main]
 async fn main() {
-    let requests: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let requests: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
     let dir = tempfile::tempdir().unwrap();
-    let nats = LocalNats::start(NatsServerOptions { store_dir: dir.path().join("js"), ..Default::default() })
-        .await
-        .expect("nats-server (run `cargo xtask nats-server` first)");
+    let nats = LocalNats::start(NatsServerOptions {
+        store_dir: dir.path().join("js"),
+        ..Default::default()
+    })
+    .await
+    .expect("nats-server (run `cargo xtask nats-server` first)");
     let client = async_nats::connect(nats.url()).await.unwrap();
     let settings = StreamSettings::default();
-    let store = Arc::new(EventStore::open(client.clone(), settings.clone()).await.unwrap());
+    let store = Arc::new(
+        EventStore::open(client.clone(), settings.clone())
+            .await
+            .unwrap(),
+    );
     let js = jetstream::new(client.clone());
     let directory = demo_directory();
     let spec = WorkflowSpec::from_json(
@@ -55,7 +67,10 @@ async fn main() {
                 request_id: id,
                 actor: actor("alice"),
                 at: t0(),
-                action: Action::Submit { spec: Box::new(spec.clone()), params: RawJson::parse("{}").unwrap() },
+                action: Action::Submit {
+                    spec: Box::new(spec.clone()),
+                    params: RawJson::parse("{}").unwrap(),
+                },
             };
             let events = decide(&ApprovalRequest::default(), &command, &directory).unwrap();
             Commit {
@@ -72,20 +87,45 @@ async fn main() {
         .collect();
     for chunk in commits.chunks(512) {
         join_all(chunk.iter().map(|c| {
-            let message = PublishMessage::build().payload(c.encode().unwrap().into()).expected_last_subject_sequence(0);
+            let message = PublishMessage::build()
+                .payload(c.encode().unwrap().into())
+                .expected_last_subject_sequence(0);
             let js = js.clone();
             let subject = settings.subject(c.request_id);
-            async move { js.send_publish(subject, message).await.unwrap().await.unwrap() }
+            async move {
+                js.send_publish(subject, message)
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap()
+            }
         }))
         .await;
     }
     drop(commits);
-    let last = js.get_stream(&settings.name).await.unwrap().info().await.unwrap().state.last_sequence;
-    println!("loaded {requests} pending requests ({} deadlines) in {:.1?}", requests * 3, started.elapsed());
+    let last = js
+        .get_stream(&settings.name)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .last_sequence;
+    println!(
+        "loaded {requests} pending requests ({} deadlines) in {:.1?}",
+        requests * 3,
+        started.elapsed()
+    );
 
     let before = rss_bytes();
     let clock = Arc::new(ManualClock::new(t0())); // nothing falls due during the measurement
-    let scheduler = Arc::new(Scheduler::new(client, store, TokenIssuer::new(&test_auth()).unwrap(), clock));
+    let scheduler = Arc::new(Scheduler::new(
+        client,
+        store,
+        TokenIssuer::new(&test_auth()).unwrap(),
+        clock,
+    ));
     let started = Instant::now();
     let handle = scheduler.clone().spawn();
     while scheduler.stats.position.load(Ordering::Relaxed) < last {
@@ -96,7 +136,10 @@ async fn main() {
     let pending = scheduler.stats.pending.load(Ordering::Relaxed);
     handle.abort();
     let grown = after.saturating_sub(before).max(1);
-    println!("reload of {pending} pending deadlines: {reload:.2?} ({:.0} commits/s)", last as f64 / reload.as_secs_f64());
+    println!(
+        "reload of {pending} pending deadlines: {reload:.2?} ({:.0} commits/s)",
+        last as f64 / reload.as_secs_f64()
+    );
     println!(
         "process RSS grew {:.1} MiB while loading: about {:.0} deadlines per GiB ({} bytes each, upper bound)",
         grown as f64 / (1 << 20) as f64,
