@@ -415,6 +415,7 @@ fn to_action(body: CommandBody) -> Action {
         CommandBody::Cancel(b) => Action::Cancel { reason: b.reason },
         CommandBody::Expire(_) => Action::Expire,
         CommandBody::Escalate(b) => Action::Escalate { level: b.level },
+        CommandBody::Remind(b) => Action::Remind { number: b.number },
         CommandBody::RecordExecution(b) => Action::RecordExecution {
             outcome: b.outcome,
             summary: b.summary,

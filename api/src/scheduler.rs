@@ -42,7 +42,13 @@ const TICK: Duration = Duration::from_millis(50);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DeadlineKind {
     Expire,
-    Escalate { level: u32 },
+    Escalate {
+        level: u32,
+    },
+    /// Reminder `number`: when late, the latest period due is fired (one reminder, not a burst).
+    Remind {
+        number: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,6 +64,7 @@ impl Deadline {
         let name = match self.kind {
             DeadlineKind::Expire => format!("{}/expire", self.request_id),
             DeadlineKind::Escalate { level } => format!("{}/escalate/{level}", self.request_id),
+            DeadlineKind::Remind { number } => format!("{}/remind/{number}", self.request_id),
         };
         Uuid::new_v5(&DEADLINE_NAMESPACE, name.as_bytes())
     }
@@ -68,6 +75,8 @@ impl Deadline {
 pub struct Deadlines {
     pending: BTreeSet<Deadline>,
     by_request: HashMap<RequestId, Vec<Deadline>>,
+    /// Reminder schedules: submission time and period in minutes.
+    reminders: HashMap<RequestId, (DateTime<Utc>, u32)>,
 }
 
 impl Deadlines {
@@ -83,12 +92,26 @@ impl Deadlines {
         self.pending.first()
     }
 
-    /// Every deadline due at `now`, earliest first.
+    /// Every deadline due at `now`, earliest first. A late reminder is moved
+    /// to the latest period already due.
     pub fn due(&self, now: DateTime<Utc>) -> Vec<Deadline> {
         self.pending
             .iter()
             .take_while(|d| d.due_at <= now)
-            .copied()
+            .map(|d| match (d.kind, self.reminders.get(&d.request_id)) {
+                (DeadlineKind::Remind { number }, Some((submitted_at, every))) => {
+                    let periods = (now - *submitted_at).num_minutes() / i64::from((*every).max(1));
+                    let latest = u32::try_from(periods).unwrap_or(u32::MAX).max(number);
+                    let due_at = *submitted_at
+                        + chrono::Duration::minutes(i64::from(*every) * i64::from(latest));
+                    Deadline {
+                        due_at,
+                        request_id: d.request_id,
+                        kind: DeadlineKind::Remind { number: latest },
+                    }
+                }
+                _ => *d,
+            })
             .collect()
     }
 
@@ -111,13 +134,44 @@ impl Deadlines {
                         request_id: id,
                         kind: DeadlineKind::Escalate { level: level.level },
                     }));
+                    if let (Some(every), Some(due_at)) = (
+                        s.plan.remind_every_minutes,
+                        s.plan.reminder_due(s.submitted_at, 1),
+                    ) {
+                        self.reminders.insert(id, (s.submitted_at, every));
+                        added.push(Deadline {
+                            due_at,
+                            request_id: id,
+                            kind: DeadlineKind::Remind { number: 1 },
+                        });
+                    }
                     self.pending.extend(added.iter().copied());
                     self.by_request.insert(id, added);
+                }
+                ApprovalEvent::ReminderSent(r) => {
+                    self.remove(id, |d| matches!(d.kind, DeadlineKind::Remind { .. }));
+                    if let Some((submitted_at, every)) = self.reminders.get(&id).copied() {
+                        let next = Deadline {
+                            due_at: submitted_at
+                                + chrono::Duration::minutes(
+                                    i64::from(every) * i64::from(r.number + 1),
+                                ),
+                            request_id: id,
+                            kind: DeadlineKind::Remind {
+                                number: r.number + 1,
+                            },
+                        };
+                        self.pending.insert(next);
+                        self.by_request.entry(id).or_default().push(next);
+                    }
                 }
                 ApprovalEvent::RequestEscalated(e) => {
                     self.remove(id, |d| d.kind == DeadlineKind::Escalate { level: e.level })
                 }
-                e if e.is_decision() => self.remove(id, |_| true),
+                e if e.is_decision() => {
+                    self.remove(id, |_| true);
+                    self.reminders.remove(&id);
+                }
                 _ => {}
             }
         }
@@ -242,7 +296,7 @@ impl Scheduler {
             }
             let now = self.clock.now();
             for deadline in deadlines.due(now) {
-                retry_at.retain(|d, _| deadlines.pending.contains(d));
+                retry_at.retain(|d, _| deadlines.by_request.contains_key(&d.request_id));
                 if retry_at.get(&deadline).is_some_and(|at| *at > now) {
                     continue;
                 }
@@ -266,6 +320,10 @@ impl Scheduler {
                 "expire",
                 json!({"commandId": deadline.command_id(), "requestId": deadline.request_id.0}),
             ),
+            DeadlineKind::Remind { number } => (
+                "remind",
+                json!({"commandId": deadline.command_id(), "requestId": deadline.request_id.0, "number": number}),
+            ),
             DeadlineKind::Escalate { level } => (
                 "escalate",
                 json!({"commandId": deadline.command_id(), "requestId": deadline.request_id.0, "level": level}),
@@ -284,7 +342,10 @@ impl Scheduler {
             }
             // Decided meanwhile, or the level already passed: the log will drop it.
             Ok(Reply::Error(e))
-                if e.code == "ALREADY_DECIDED" || e.code == "ESCALATION_OUT_OF_ORDER" =>
+                if matches!(
+                    e.code.as_str(),
+                    "ALREADY_DECIDED" | "ESCALATION_OUT_OF_ORDER" | "REMINDER_OUT_OF_ORDER"
+                ) =>
             {
                 self.stats.moot.fetch_add(1, Ordering::Relaxed);
                 Fired::Retry

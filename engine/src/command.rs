@@ -82,6 +82,8 @@ pub enum Action {
     Expire,
     /// An escalation level's deadline has passed (the scheduler).
     Escalate { level: u32 },
+    /// Reminder `number` is due (the scheduler).
+    Remind { number: u32 },
     /// The approved action ran; `params` must hash to the approved parameters.
     RecordExecution {
         outcome: ExecutionOutcome,
@@ -99,6 +101,7 @@ impl Action {
             Action::Cancel { .. } => "cancel",
             Action::Expire => "expire",
             Action::Escalate { .. } => "escalate",
+            Action::Remind { .. } => "remind",
             Action::RecordExecution { .. } => "record-execution",
         }
     }

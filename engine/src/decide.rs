@@ -6,7 +6,7 @@ use crate::command::{Action, Actor, ApprovalCommand, ExecutionOutcome, Role};
 use crate::directory::TeamDirectory;
 use crate::error::DomainError;
 use crate::event::{
-    ApprovalBasis, ApprovalEvent, ApproverVia, ExecutionRecorded, RequestApproved,
+    ApprovalBasis, ApprovalEvent, ApproverVia, ExecutionRecorded, ReminderSent, RequestApproved,
     RequestCancelled, RequestEscalated, RequestExpired, RequestRejected, RequestSubmitted,
     StageApproved, Tally, Vote,
 };
@@ -56,6 +56,7 @@ pub fn decide(
         Action::Cancel { reason } => cancel(state, command, reason.as_deref()),
         Action::Expire => expire(state, command),
         Action::Escalate { level } => escalate(state, command, *level),
+        Action::Remind { number } => remind(state, command, *number),
         Action::RecordExecution {
             outcome,
             summary,
@@ -408,6 +409,55 @@ fn escalate(
         stage: state.current_stage,
         added: plan_level.to.clone(),
         due_at: plan_level.due_at,
+        at: command.at,
+    })])
+}
+
+fn remind(
+    state: &ApprovalRequest,
+    command: &ApprovalCommand,
+    number: u32,
+) -> Result<Vec<ApprovalEvent>, DomainError> {
+    require_scheduler(command, "remind")?;
+    let submitted = pending(state, command)?;
+    let out_of_order = DomainError::ReminderOutOfOrder {
+        requested: number,
+        last: state.last_reminder,
+    };
+    if number <= state.last_reminder {
+        return Err(out_of_order);
+    }
+    let due_at = submitted
+        .plan
+        .reminder_due(submitted.submitted_at, number)
+        .ok_or(out_of_order)?;
+    if command.at < due_at {
+        return Err(DomainError::NotYetDue {
+            deadline: format!("reminder {number}"),
+            due_at,
+            now: command.at,
+        });
+    }
+    let stage = state.current_stage;
+    let mut to: Vec<Principal> = submitted
+        .plan
+        .stages
+        .get(stage as usize)
+        .map(|s| s.approvers.clone())
+        .unwrap_or_default();
+    if let Some(progress) = state.stages.get(stage as usize) {
+        for (_, principal) in &progress.escalated_to {
+            if !to.contains(principal) {
+                to.push(principal.clone());
+            }
+        }
+    }
+    Ok(vec![ApprovalEvent::ReminderSent(ReminderSent {
+        by: command.actor.clone(),
+        number,
+        stage,
+        to,
+        due_at,
         at: command.at,
     })])
 }

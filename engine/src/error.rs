@@ -129,6 +129,10 @@ pub enum DomainError {
         defined: u32,
     },
 
+    /// Reminders go forward: this one is not after the last one sent, or the request has none.
+    #[error("reminder {requested} is not after the last one sent ({last}) or this request has no reminders")]
+    ReminderOutOfOrder { requested: u32, last: u32 },
+
     /// Execution can only be recorded for an approved request.
     #[error("the request is {status}; execution can only be recorded once it is approved")]
     NotApproved { status: Status },
@@ -167,6 +171,7 @@ impl DomainError {
             DomainError::NoExpiry => "NO_EXPIRY",
             DomainError::EscalationOutOfOrder { .. } => "ESCALATION_OUT_OF_ORDER",
             DomainError::NotApproved { .. } => "NOT_APPROVED",
+            DomainError::ReminderOutOfOrder { .. } => "REMINDER_OUT_OF_ORDER",
             DomainError::ExecutionAlreadyRecorded { .. } => "EXECUTION_ALREADY_RECORDED",
             DomainError::InconsistentHistory { .. } => "HISTORY_DOES_NOT_REPLAY",
         }

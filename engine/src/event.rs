@@ -12,7 +12,7 @@ use crate::plan::{Plan, Principal};
 use crate::raw_json::RawJson;
 
 /// Version of the event payload schema; bumped on any incompatible change.
-pub const EVENT_SCHEMA_VERSION: u32 = 4;
+pub const EVENT_SCHEMA_VERSION: u32 = 5;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum ApprovalEvent {
@@ -25,6 +25,7 @@ pub enum ApprovalEvent {
     RequestCancelled(RequestCancelled),
     RequestExpired(RequestExpired),
     RequestEscalated(RequestEscalated),
+    ReminderSent(ReminderSent),
     ExecutionRecorded(ExecutionRecorded),
 }
 
@@ -40,6 +41,7 @@ impl ApprovalEvent {
             ApprovalEvent::RequestCancelled(_) => "RequestCancelled",
             ApprovalEvent::RequestExpired(_) => "RequestExpired",
             ApprovalEvent::RequestEscalated(_) => "RequestEscalated",
+            ApprovalEvent::ReminderSent(_) => "ReminderSent",
             ApprovalEvent::ExecutionRecorded(_) => "ExecutionRecorded",
         }
     }
@@ -168,6 +170,20 @@ pub struct RequestEscalated {
     pub level: u32,
     pub stage: u32,
     pub added: Vec<Principal>,
+    pub due_at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}
+
+/// The current approvers were reminded (a notifier acts on this event).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReminderSent {
+    pub by: Actor,
+    /// Which period this reminder is for (from 1); a late reminder covers the periods it missed.
+    pub number: u32,
+    pub stage: u32,
+    /// Everyone who can act on the stage now (named and added by escalation).
+    pub to: Vec<Principal>,
     pub due_at: DateTime<Utc>,
     pub at: DateTime<Utc>,
 }

@@ -28,6 +28,9 @@ pub struct Plan {
     /// The business-hours calendar deadlines were counted in (their times are above).
     #[serde(default)]
     pub business_hours: Option<String>,
+    /// Reminder period (wall-clock minutes from submission); none: no reminders.
+    #[serde(default)]
+    pub remind_every_minutes: Option<u32>,
     pub escalation: Vec<EscalationLevel>,
     /// May one person approve more than one stage? (false: four eyes across stages)
     pub allow_same_approver_across_stages: bool,
@@ -66,6 +69,14 @@ impl std::fmt::Display for Principal {
             Principal::User(u) => write!(f, "user {u}"),
             Principal::Team(t) => write!(f, "team {t}"),
         }
+    }
+}
+
+impl Plan {
+    /// When reminder `number` (from 1) falls due for a request submitted at `submitted_at`.
+    pub fn reminder_due(&self, submitted_at: DateTime<Utc>, number: u32) -> Option<DateTime<Utc>> {
+        let every = self.remind_every_minutes?;
+        Some(submitted_at + chrono::Duration::minutes(i64::from(every) * i64::from(number)))
     }
 }
 

@@ -37,6 +37,7 @@ struct Inherited {
     expires_in: Option<u64>,
     on_expiry: Option<crate::spec::OnExpiry>,
     business_hours: Option<String>,
+    remind_every_minutes: Option<u32>,
     escalation: Option<(String, EscalationSpec)>,
     context: Option<RawJson>,
     ui_component: Option<String>,
@@ -58,6 +59,7 @@ impl Inherited {
                 .business_hours
                 .clone()
                 .or_else(|| self.business_hours.clone()),
+            remind_every_minutes: spec.remind_every_minutes.or(self.remind_every_minutes),
             escalation: spec
                 .escalation
                 .clone()
@@ -318,6 +320,7 @@ fn finish_plan(
         expires_at,
         on_expiry: merged.on_expiry.unwrap_or_default(),
         business_hours: merged.business_hours.clone(),
+        remind_every_minutes: merged.remind_every_minutes,
         escalation,
         allow_same_approver_across_stages: merged.allow_same.unwrap_or(false),
         resolution,

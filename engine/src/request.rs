@@ -73,6 +73,9 @@ pub struct ApprovalRequest {
     pub stages: Vec<StageProgress>,
     /// Highest escalation level reached (0: none).
     pub escalation_level: u32,
+    /// Number of the last reminder sent (0: none).
+    #[serde(default)]
+    pub last_reminder: u32,
     pub decided_at: Option<DateTime<Utc>>,
     pub execution: Option<ExecutionRecorded>,
     /// Number of events folded.
@@ -128,6 +131,7 @@ impl ApprovalRequest {
             (S::Pending, E::ApprovalGranted(v) | E::RejectionRecorded(v)) if stage_ok(v.stage) => {}
             (S::Pending, E::StageApproved(s)) if stage_ok(s.stage) => {}
             (S::Pending, E::RequestEscalated(e)) if e.level == self.escalation_level + 1 => {}
+            (S::Pending, E::ReminderSent(r)) if r.number > self.last_reminder => {}
             (
                 S::Pending,
                 E::RequestApproved(_)
@@ -163,6 +167,7 @@ impl ApprovalRequest {
             E::RequestRejected(d) => self.decide(S::Rejected, d.at),
             E::RequestCancelled(d) => self.decide(S::Cancelled, d.at),
             E::RequestExpired(d) => self.decide(S::Expired, d.at),
+            E::ReminderSent(r) => self.last_reminder = r.number,
             E::ExecutionRecorded(x) => self.execution = Some(x),
         }
         self.events_applied += 1;

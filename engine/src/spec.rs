@@ -59,6 +59,9 @@ pub struct WorkflowSpec {
     /// Seconds from submission until the request expires; absent: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<u64>,
+    /// Re-notify the current approvers every this many minutes while pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_every_minutes: Option<u32>,
     /// Name of a configured business-hours calendar: `expiresIn` and escalation
     /// `afterMinutes` then count working time only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -323,6 +326,14 @@ impl WorkflowSpec {
                 return Err(invalid(
                     &field("expiresIn"),
                     &format!("is {secs} seconds; it must be between 1 and {MAX_EXPIRES_IN_SECS} (one year)"),
+                ));
+            }
+        }
+        if let Some(minutes) = self.remind_every_minutes {
+            if minutes == 0 || minutes > MAX_ESCALATION_MINUTES {
+                return Err(invalid(
+                    &field("remindEveryMinutes"),
+                    &format!("is {minutes}; it must be between 1 and {MAX_ESCALATION_MINUTES}"),
                 ));
             }
         }

@@ -260,6 +260,21 @@ fn facts_of(event: &ApprovalEvent) -> Facts {
             )),
             ..Facts::default()
         },
+        E::ReminderSent(r) => Facts {
+            authentication: Some(r.by.authentication.clone()),
+            outcome: Status::Pending,
+            stage: Some(r.stage),
+            rule: Some(format!(
+                "reminder {} due at {}: to {}",
+                r.number,
+                r.due_at.to_rfc3339(),
+                r.to.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            ..Facts::default()
+        },
         E::ExecutionRecorded(x) => Facts {
             authentication: Some(x.by.authentication.clone()),
             outcome: Status::Approved,

@@ -64,6 +64,15 @@ pub struct EscalateBody {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RemindBody {
+    pub command_id: Uuid,
+    pub request_id: Uuid,
+    /// Which reminder period (from 1); a late reminder covers the periods it missed.
+    pub number: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecordExecutionBody {
     pub command_id: Uuid,
     pub request_id: Uuid,
@@ -83,6 +92,7 @@ pub enum CommandBody {
     Cancel(CancelBody),
     Expire(ExpireBody),
     Escalate(EscalateBody),
+    Remind(RemindBody),
     RecordExecution(RecordExecutionBody),
 }
 
@@ -95,6 +105,7 @@ pub fn body_name(action: &str) -> &'static str {
         "cancel" => "CancelBody",
         "expire" => "ExpireBody",
         "escalate" => "EscalateBody",
+        "remind" => "RemindBody",
         "record-execution" => "RecordExecutionBody",
         _ => "",
     }
@@ -103,7 +114,7 @@ pub fn body_name(action: &str) -> &'static str {
 /// Why a body could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    #[error("unknown command `{0}`; known: submit, approve, reject, cancel, expire, escalate, record-execution")]
+    #[error("unknown command `{0}`; known: submit, approve, reject, cancel, expire, escalate, remind, record-execution")]
     UnknownAction(String),
     #[error("{field}: {problem}")]
     Malformed { field: String, problem: String },
@@ -128,6 +139,7 @@ impl CommandBody {
             "cancel" => CommandBody::Cancel(parse(body)?),
             "expire" => CommandBody::Expire(parse(body)?),
             "escalate" => CommandBody::Escalate(parse(body)?),
+            "remind" => CommandBody::Remind(parse(body)?),
             "record-execution" => CommandBody::RecordExecution(parse(body)?),
             other => return Err(DecodeError::UnknownAction(other.chars().take(64).collect())),
         })
@@ -141,6 +153,7 @@ impl CommandBody {
             CommandBody::Cancel(b) => (b.command_id, b.request_id),
             CommandBody::Expire(b) => (b.command_id, b.request_id),
             CommandBody::Escalate(b) => (b.command_id, b.request_id),
+            CommandBody::Remind(b) => (b.command_id, b.request_id),
             CommandBody::RecordExecution(b) => (b.command_id, b.request_id),
         }
     }

@@ -67,6 +67,7 @@ fn commands_schema() -> Value {
     body!("cancel", CancelBody);
     body!("expire", ExpireBody);
     body!("escalate", EscalateBody);
+    body!("remind", RemindBody);
     body!("record-execution", RecordExecutionBody);
     let defs: serde_json::Map<String, Value> =
         generator.take_definitions(true).into_iter().collect();

@@ -15,13 +15,14 @@ pub const AUTHORIZATION_HEADER: &str = "Authorization";
 pub const MAX_COMMAND_BYTES: usize = 256 * 1024;
 
 /// Every command action, in subject order.
-pub const ACTIONS: [&str; 7] = [
+pub const ACTIONS: [&str; 8] = [
     "submit",
     "approve",
     "reject",
     "cancel",
     "expire",
     "escalate",
+    "remind",
     "record-execution",
 ];
 
@@ -55,7 +56,7 @@ pub fn subject_map() -> Vec<SubjectEntry> {
             ),
             reply: "replies.schema.json",
             who: match *action {
-                "expire" | "escalate" => "the scheduler (role scheduler or admin)",
+                "expire" | "escalate" | "remind" => "the scheduler (role scheduler or admin)",
                 "cancel" => "the requester or an admin",
                 "submit" | "record-execution" => "the requester",
                 _ => "an approver of the current stage",

@@ -369,3 +369,70 @@ async fn deadlines_in_business_hours_skip_the_weekend() {
     );
     scheduler.shutdown().await;
 }
+
+#[tokio::test]
+async fn reminders_re_notify_the_current_approvers_and_a_late_one_covers_the_missed_periods() {
+    let env = TestEnv::start().await;
+    let scheduler = env.start_scheduler().await;
+    let spec = r#"{"title":"Critical Fix","approvers":["on-call-team"],"expiresIn":7200,"remindEveryMinutes":10}"#;
+    let (id, _) = env.submit_ok("alice", spec, "{}").await;
+    // A hand-sent reminder before its time, or out of order, is refused.
+    let early = signoff_tests::refused(
+        env.act("scheduler", "remind", id, serde_json::json!({"number": 1}))
+            .await,
+    );
+    assert_eq!(early.code, "NOT_YET_DUE");
+    caught_up(&env, &scheduler).await;
+    env.clock.advance(Span::minutes(10));
+    eventually("reminder 1", || async {
+        env_commits_reminders(&env, id).await.len() == 1
+    })
+    .await;
+    let first = &env_commits_reminders(&env, id).await[0];
+    assert_eq!(first.number, 1);
+    assert_eq!(
+        first.to.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["team on-call-team"]
+    );
+    env.clock.advance(Span::minutes(25)); // 35 minutes: periods 2 and 3 are due
+    eventually("one late reminder", || async {
+        env_commits_reminders(&env, id).await.len() == 2
+    })
+    .await;
+    assert_eq!(
+        env_commits_reminders(&env, id).await[1].number,
+        3,
+        "one reminder for the latest period, not a burst"
+    );
+    let stale = signoff_tests::refused(
+        env.act("scheduler", "remind", id, serde_json::json!({"number": 2}))
+            .await,
+    );
+    assert_eq!(stale.code, "REMINDER_OUT_OF_ORDER");
+    accepted(env.approve("oscar", id).await);
+    caught_up(&env, &scheduler).await;
+    assert_eq!(
+        scheduler.scheduler.stats.pending.load(Ordering::Relaxed),
+        0,
+        "a decision ends the reminders"
+    );
+    env.clock.advance(Span::minutes(60));
+    caught_up(&env, &scheduler).await;
+    assert_eq!(env_commits_reminders(&env, id).await.len(), 2);
+    scheduler.shutdown().await;
+}
+
+async fn env_commits_reminders(
+    env: &TestEnv,
+    id: RequestId,
+) -> Vec<signoff_engine::event::ReminderSent> {
+    env.commits(id)
+        .await
+        .into_iter()
+        .flat_map(|c| c.commit.events)
+        .filter_map(|e| match e {
+            signoff_engine::ApprovalEvent::ReminderSent(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
