@@ -78,9 +78,14 @@ fn committed_schemas_match_the_code_and_changes_bump_the_version() {
 
 #[test]
 fn every_command_subject_has_a_body_schema() {
-    let text = std::fs::read_to_string(dir().join("commands.schema.json"))
-        .expect("commands schema committed");
-    let schema: Value = serde_json::from_str(&text).unwrap();
+    // From the generator (the test above checks the committed file equals it),
+    // so this never reads a file that blessing is rewriting.
+    let documents = signoff_schemas::generate::documents();
+    let (_, text) = documents
+        .iter()
+        .find(|(name, _)| *name == "commands.schema.json")
+        .expect("commands schema");
+    let schema: Value = serde_json::from_str(text).unwrap();
     for action in signoff_schemas::subjects::ACTIONS {
         let subject = signoff_schemas::subjects::command_subject(action);
         assert!(
