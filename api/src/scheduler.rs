@@ -42,6 +42,10 @@ const TICK: Duration = Duration::from_millis(50);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DeadlineKind {
     Expire,
+    /// A stage's own `expiresIn`, counted from when it became current.
+    StageExpire {
+        stage: u32,
+    },
     Escalate {
         level: u32,
     },
@@ -63,6 +67,9 @@ impl Deadline {
     pub fn command_id(&self) -> Uuid {
         let name = match self.kind {
             DeadlineKind::Expire => format!("{}/expire", self.request_id),
+            DeadlineKind::StageExpire { stage } => {
+                format!("{}/expire/stage/{stage}", self.request_id)
+            }
             DeadlineKind::Escalate { level } => format!("{}/escalate/{level}", self.request_id),
             DeadlineKind::Remind { number } => format!("{}/remind/{number}", self.request_id),
         };
@@ -77,6 +84,8 @@ pub struct Deadlines {
     by_request: HashMap<RequestId, Vec<Deadline>>,
     /// Reminder schedules: submission time and period in minutes.
     reminders: HashMap<RequestId, (DateTime<Utc>, u32)>,
+    /// Each stage's own `expiresIn` (seconds), for requests that have any.
+    stage_expiry: HashMap<RequestId, Vec<Option<u64>>>,
 }
 
 impl Deadlines {
@@ -134,6 +143,18 @@ impl Deadlines {
                         request_id: id,
                         kind: DeadlineKind::Escalate { level: level.level },
                     }));
+                    let stage_expiry: Vec<Option<u64>> =
+                        s.plan.stages.iter().map(|st| st.expires_in).collect();
+                    if let Some(Some(secs)) = stage_expiry.first() {
+                        added.push(Deadline {
+                            due_at: s.submitted_at + chrono::Duration::seconds(*secs as i64),
+                            request_id: id,
+                            kind: DeadlineKind::StageExpire { stage: 0 },
+                        });
+                    }
+                    if stage_expiry.iter().any(Option::is_some) {
+                        self.stage_expiry.insert(id, stage_expiry);
+                    }
                     if let (Some(every), Some(due_at)) = (
                         s.plan.remind_every_minutes,
                         s.plan.reminder_due(s.submitted_at, 1),
@@ -147,6 +168,28 @@ impl Deadlines {
                     }
                     self.pending.extend(added.iter().copied());
                     self.by_request.insert(id, added);
+                }
+                ApprovalEvent::StageApproved(approved) => {
+                    self.remove(id, |d| {
+                        d.kind
+                            == DeadlineKind::StageExpire {
+                                stage: approved.stage,
+                            }
+                    });
+                    let next = approved.stage + 1;
+                    if let Some(Some(secs)) = self
+                        .stage_expiry
+                        .get(&id)
+                        .and_then(|s| s.get(next as usize))
+                    {
+                        let deadline = Deadline {
+                            due_at: approved.at + chrono::Duration::seconds(*secs as i64),
+                            request_id: id,
+                            kind: DeadlineKind::StageExpire { stage: next },
+                        };
+                        self.pending.insert(deadline);
+                        self.by_request.entry(id).or_default().push(deadline);
+                    }
                 }
                 ApprovalEvent::ReminderSent(r) => {
                     self.remove(id, |d| matches!(d.kind, DeadlineKind::Remind { .. }));
@@ -171,6 +214,7 @@ impl Deadlines {
                 e if e.is_decision() => {
                     self.remove(id, |_| true);
                     self.reminders.remove(&id);
+                    self.stage_expiry.remove(&id);
                 }
                 _ => {}
             }
@@ -316,7 +360,7 @@ impl Scheduler {
 
     async fn fire(&self, deadline: &Deadline) -> Fired {
         let (action, body) = match deadline.kind {
-            DeadlineKind::Expire => (
+            DeadlineKind::Expire | DeadlineKind::StageExpire { .. } => (
                 "expire",
                 json!({"commandId": deadline.command_id(), "requestId": deadline.request_id.0}),
             ),

@@ -348,7 +348,15 @@ fn expire(
 ) -> Result<Vec<ApprovalEvent>, DomainError> {
     require_scheduler(command, "expire")?;
     let submitted = pending(state, command)?;
-    let expires_at = submitted.plan.expires_at.ok_or(DomainError::NoExpiry)?;
+    // The earlier of the request's own expiry and the current stage's.
+    let stage_deadline = state.current_stage_deadline();
+    let expires_at = match (submitted.plan.expires_at, stage_deadline) {
+        (Some(request), Some(stage)) => request.min(stage),
+        (Some(request), None) => request,
+        (None, Some(stage)) => stage,
+        (None, None) => return Err(DomainError::NoExpiry),
+    };
+    let stage_expired = (stage_deadline == Some(expires_at)).then_some(state.current_stage);
     if command.at < expires_at {
         return Err(DomainError::NotYetDue {
             deadline: "expiry".into(),
@@ -361,6 +369,7 @@ fn expire(
         OnExpiry::Expire => ApprovalEvent::RequestExpired(RequestExpired {
             by: command.actor.clone(),
             expires_at,
+            stage: stage_expired,
             at,
         }),
         OnExpiry::Reject => ApprovalEvent::RequestRejected(RequestRejected {

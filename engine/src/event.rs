@@ -12,7 +12,7 @@ use crate::plan::{Plan, Principal};
 use crate::raw_json::RawJson;
 
 /// Version of the event payload schema; bumped on any incompatible change.
-pub const EVENT_SCHEMA_VERSION: u32 = 5;
+pub const EVENT_SCHEMA_VERSION: u32 = 6;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum ApprovalEvent {
@@ -160,6 +160,9 @@ pub struct RequestCancelled {
 pub struct RequestExpired {
     pub by: Actor,
     pub expires_at: DateTime<Utc>,
+    /// Set when the deadline was this stage's own `expiresIn`.
+    #[serde(default)]
+    pub stage: Option<u32>,
     pub at: DateTime<Utc>,
 }
 

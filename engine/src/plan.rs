@@ -51,6 +51,9 @@ pub struct StagePlan {
     pub min_rejections: u32,
     /// Distinct people able to approve at submission (teams expanded), the requester excluded.
     pub eligible_at_submission: u32,
+    /// Seconds the stage may stay current (wall clock, from when it became current).
+    #[serde(default)]
+    pub expires_in: Option<u64>,
 }
 
 /// Who may act: one person, or any member of a team (membership checked when they act).

@@ -169,6 +169,10 @@ fn resolve_node(
                         s.min_rejections,
                         facts,
                     )
+                    .map(|stage| StagePlan {
+                        expires_in: s.expires_in,
+                        ..stage
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             (stages, Resolution::Sequential)
@@ -391,5 +395,6 @@ fn build_stage(
         min_approvals,
         min_rejections,
         eligible_at_submission: eligible,
+        expires_in: None,
     })
 }

@@ -110,6 +110,17 @@ impl ApprovalRequest {
         self.submitted.as_ref().map(|s| &s.params)
     }
 
+    /// When the current stage's own `expiresIn` runs out (wall clock from when it became current).
+    pub fn current_stage_deadline(&self) -> Option<DateTime<Utc>> {
+        let submitted = self.submitted.as_ref()?;
+        let secs = self.current_stage_plan()?.expires_in?;
+        let since = match self.current_stage {
+            0 => submitted.submitted_at,
+            n => self.stages.get(n as usize - 1)?.approved_at?,
+        };
+        Some(since + chrono::Duration::seconds(secs as i64))
+    }
+
     pub fn current_stage_plan(&self) -> Option<&StagePlan> {
         self.plan()?.stages.get(self.current_stage as usize)
     }

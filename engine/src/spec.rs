@@ -124,6 +124,9 @@ pub struct StageSpec {
     pub min_approvals: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_rejections: Option<u32>,
+    /// Seconds this stage may stay current (counted from when it became current).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
 }
 
 /// Custom approval logic: ordered rules, first match wins, else `default`.
@@ -399,6 +402,14 @@ impl WorkflowSpec {
                         stage.min_approvals,
                         stage.min_rejections,
                     )?;
+                    if let Some(secs) = stage.expires_in {
+                        if secs == 0 || secs > MAX_EXPIRES_IN_SECS {
+                            return Err(invalid(
+                                &format!("{at}.expiresIn"),
+                                &format!("is {secs} seconds; it must be between 1 and {MAX_EXPIRES_IN_SECS} (one year)"),
+                            ));
+                        }
+                    }
                 }
             }
             SpecKind::Conditional => {

@@ -103,6 +103,7 @@ mod single_approver {
                 min_approvals: 1,
                 min_rejections: 1,
                 eligible_at_submission: 1,
+                expires_in: None,
             }]
         );
         assert_eq!(plan.expires_at, None);
@@ -883,6 +884,7 @@ mod expiry {
                 .then_expect_events(vec![Event(ApprovalEvent::RequestExpired(RequestExpired {
                     by: scheduler(),
                     expires_at: t0() + seconds(3600),
+                    stage: None,
                     at: now,
                 }))]);
         }

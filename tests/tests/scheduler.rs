@@ -436,3 +436,40 @@ async fn env_commits_reminders(
         })
         .collect()
 }
+
+#[tokio::test]
+async fn a_stage_expires_by_its_own_clock_counted_from_when_it_became_current() {
+    let env = TestEnv::start().await;
+    let scheduler = env.start_scheduler().await;
+    let spec = r#"{"stages":[
+        {"title":"Manager Approval","approvers":["manager-team"],"expiresIn":600},
+        {"title":"Security Review","approvers":["security-team"],"expiresIn":600}]}"#;
+    let (id, _) = env.submit_ok("alice", spec, "{}").await;
+    env.clock.advance(Span::minutes(5));
+    accepted(env.approve("maria", id).await); // stage 1 becomes current at t0 + 5 min
+    caught_up(&env, &scheduler).await;
+    env.clock.advance(Span::minutes(7)); // t0 + 12: stage 0's deadline passed, stage 1's has not
+    let not_yet = signoff_tests::refused(
+        env.act("scheduler", "expire", id, serde_json::json!({}))
+            .await,
+    );
+    assert_eq!(
+        not_yet.code, "NOT_YET_DUE",
+        "the stage that is current now decides: {}",
+        not_yet.message
+    );
+    env.clock.advance(Span::minutes(3)); // t0 + 15: stage 1 ran out
+    eventually("stage 1 expires", || async {
+        names(&env, id).await.contains(&"RequestExpired")
+    })
+    .await;
+    let commits = env.commits(id).await;
+    let signoff_engine::ApprovalEvent::RequestExpired(expired) =
+        &commits.last().unwrap().commit.events[0]
+    else {
+        panic!()
+    };
+    assert_eq!(expired.stage, Some(1));
+    assert_eq!(expired.expires_at, signoff_tests::t0() + Span::minutes(15));
+    scheduler.shutdown().await;
+}
