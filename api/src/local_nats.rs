@@ -1,6 +1,8 @@
 //! Run a real, local `nats-server` process with JetStream enabled.
 //!
 //! Used by `signoff dev`, by the integration-test harness and by benchmarks.
+//! [`LocalCluster`] runs three of them as one JetStream cluster (routes on
+//! loopback) for the fault suite.
 //! The server always listens on `127.0.0.1` only. With `port: None` the kernel
 //! picks a free port (no fixed ports, so parallel tests never collide); the
 //! chosen port is discovered from the server's ports file (with the log line
@@ -775,6 +777,126 @@ fn read_tail(log_path: &Path, offset: u64, lines: usize) -> String {
     } else {
         tail.join("\n")
     }
+}
+
+/// Nodes of a [`LocalCluster`].
+pub const CLUSTER_SIZE: usize = 3;
+
+/// A three-node JetStream cluster on loopback: one [`LocalNats`] per node, each
+/// with its own store dir, `server_name` (`<name>-1` ...), dynamic client port
+/// and a route port chosen free at start and kept across restarts, so a node
+/// killed with [`LocalCluster::kill`] comes back into the same cluster with
+/// [`LocalCluster::restart`]. Clients connected to one node learn the others
+/// from the server (`connect_urls`) and fail over to them.
+#[derive(Debug)]
+pub struct LocalCluster {
+    name: String,
+    nodes: Vec<LocalNats>,
+}
+
+impl LocalCluster {
+    /// Starts the nodes under `base_dir/<server name>/` and waits until each
+    /// answers a JetStream request (which needs an elected meta leader).
+    /// `sync_always` as in [`NatsServerOptions`]; a cluster usually relies on
+    /// replicas instead. `extra_config` is appended to every node's config.
+    pub async fn start(
+        base_dir: &Path,
+        name: &str,
+        sync_always: bool,
+        extra_config: Option<String>,
+    ) -> Result<Self, LocalNatsError> {
+        let route_ports = free_ports(CLUSTER_SIZE)?;
+        let routes = route_ports
+            .iter()
+            .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let starts = route_ports.iter().enumerate().map(|(i, route_port)| {
+            let server_name = format!("{name}-{}", i + 1);
+            let mut config = format!(
+                "cluster {{\n  name: {}\n  listen: \"127.0.0.1:{route_port}\"\n  routes: [{routes}]\n}}\n",
+                quote(name)
+            );
+            if let Some(extra) = &extra_config {
+                config.push_str(extra);
+                config.push('\n');
+            }
+            LocalNats::start(NatsServerOptions {
+                store_dir: base_dir.join(&server_name),
+                port: None,
+                sync_always,
+                extra_config: Some(config),
+                server_name: Some(server_name),
+            })
+        });
+        // Concurrently: JetStream in a cluster is ready only when a quorum of nodes is up.
+        let mut nodes = Vec::with_capacity(CLUSTER_SIZE);
+        for result in futures::future::join_all(starts).await {
+            nodes.push(result?);
+        }
+        Ok(LocalCluster {
+            name: name.to_string(),
+            nodes,
+        })
+    }
+
+    /// The cluster's name (`cluster { name }`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The nodes, in start order.
+    pub fn nodes(&self) -> &[LocalNats] {
+        &self.nodes
+    }
+
+    /// Node `index` (0-based).
+    pub fn node_mut(&mut self, index: usize) -> &mut LocalNats {
+        &mut self.nodes[index]
+    }
+
+    /// `nats://127.0.0.1:PORT` of node `index`.
+    pub fn url(&self, index: usize) -> String {
+        self.nodes[index].url()
+    }
+
+    /// The `server_name` of node `index`.
+    pub fn server_name(&self, index: usize) -> &str {
+        self.nodes[index]
+            .options()
+            .server_name
+            .as_deref()
+            .expect("cluster nodes are named")
+    }
+
+    /// The index of the node named `server_name` (as JetStream reports leaders).
+    pub fn index_of(&self, server_name: &str) -> Option<usize> {
+        (0..self.nodes.len()).find(|&i| self.server_name(i) == server_name)
+    }
+
+    /// `kill -9` node `index`.
+    pub async fn kill(&mut self, index: usize) -> Result<(), LocalNatsError> {
+        self.nodes[index].kill().await
+    }
+
+    /// Starts node `index` again on its client and route ports with its store.
+    pub async fn restart(&mut self, index: usize) -> Result<(), LocalNatsError> {
+        self.nodes[index].restart().await
+    }
+}
+
+/// `count` distinct ports that were free a moment ago (bound to 127.0.0.1:0,
+/// then released). Route ports must be known to every node before any starts.
+fn free_ports(count: usize) -> Result<Vec<u16>, LocalNatsError> {
+    let listeners = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| LocalNatsError::io("finding a free route port", e))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| LocalNatsError::io("finding a free route port", e))
 }
 
 #[cfg(test)]
