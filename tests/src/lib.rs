@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+pub mod faults;
+
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
 use signoff_api::client::CommandClient;
