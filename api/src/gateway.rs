@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::clock::Clock;
-use crate::identity::TokenVerifier;
+use crate::identity::{TokenRefusals, TokenVerifier};
 
 /// Attempts at one command when other writers keep winning.
 const MAX_ATTEMPTS: usize = 8;
@@ -45,6 +45,8 @@ pub struct GatewayStats {
     pub unauthenticated: AtomicU64,
     pub conflicts: AtomicU64,
     pub duplicates: AtomicU64,
+    /// Refused identity tokens by reason (each also counts in `unauthenticated`).
+    pub refused_tokens: TokenRefusals,
 }
 
 pub struct Gateway {
@@ -219,7 +221,11 @@ impl Gateway {
             .map(|v| v.as_str());
         let actor = match self.verifier.verify_header(authorization) {
             Ok(actor) => actor,
-            Err(e) => return error(codes::UNAUTHENTICATED, e.to_string(), None, false),
+            Err(e) => {
+                self.stats.refused_tokens.record(e.reason());
+                warn!(reason = e.reason().as_str(), "token refused");
+                return error(codes::UNAUTHENTICATED, e.to_string(), None, false);
+            }
         };
         let body = match CommandBody::decode(action, payload) {
             Ok(body) => body,

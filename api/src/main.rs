@@ -167,10 +167,10 @@ enum TokenCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
+        .with_env_filter(signoff_api::identity::redact_secrets(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "signoff=info,warn".into()),
-        )
+        ))
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {

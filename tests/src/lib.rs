@@ -40,7 +40,9 @@ pub fn test_auth() -> AuthConfig {
             kid: "test-1".into(),
             secret: "test-secret-test-secret-test-secret!".into(),
         }],
+        ed25519_keys: Vec::new(),
         signing_key: None,
+        revoked_keys: Vec::new(),
         leeway_secs: 0,
     }
 }
@@ -65,10 +67,10 @@ impl TestEnv {
 
     pub async fn start_with_gateways(count: usize) -> Self {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(
+            .with_env_filter(signoff_api::identity::redact_secrets(
                 tracing_subscriber::EnvFilter::try_from_default_env()
                     .unwrap_or_else(|_| "warn".into()),
-            )
+            ))
             .with_test_writer()
             .try_init();
         let dir = tempfile::tempdir().expect("temp dir");
