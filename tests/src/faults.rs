@@ -3,8 +3,9 @@
 //! acknowledged ([`Workload`]), a [`Ledger`] of what was sent and acknowledged,
 //! the check of that ledger against the log ([`audit_log`]: every acknowledged
 //! command exactly once, at the sequence its reply named), the check that a
-//! projection equals a clean rebuild ([`assert_views_equal_rebuild`]), and
-//! `signoff` processes to kill ([`SignoffProcess`]).
+//! projection equals a clean rebuild ([`assert_views_equal_rebuild`]),
+//! `signoff` processes to kill ([`SignoffProcess`]); and a three-node
+//! JetStream cluster with the event stream at 3 replicas ([`ClusterEnv`]).
 //!
 //! Every test prints one line per fault:
 //! `fault=<name> sent=N acknowledged=N in_log=N duplicates=0 lost=0`.
@@ -21,6 +22,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use signoff_api::client::{ClientError, CommandClient};
+use signoff_api::clock::ManualClock;
+use signoff_api::config::{SignoffConfig, StreamConfig};
+use signoff_api::dev::start_gateway;
+use signoff_api::gateway::GatewayHandle;
+use signoff_api::identity::{AuthConfig, TokenIssuer};
+use signoff_api::local_nats::{LocalCluster, CLUSTER_SIZE};
 use signoff_eventstore::{EventStore, StreamSettings};
 use signoff_projections::ProjectionDb;
 use signoff_schemas::{Accepted, Reply};
@@ -308,6 +315,8 @@ pub struct LogAudit {
     pub mismatched: usize,
     /// Commits in the log.
     pub commits: usize,
+    /// The first few lost or mismatched commands, for the failure message.
+    pub problems: Vec<String>,
 }
 
 impl LogAudit {
@@ -326,15 +335,19 @@ impl LogAudit {
     pub fn print_and_assert(&self, fault: &str, ledger: &Ledger, extra: &str) {
         let line = self.summary(fault);
         println!("{line} {extra}");
+        let problems = &self.problems;
+        let refused = ledger.refused();
         assert_eq!(
             self.lost, 0,
-            "{line}: acknowledged commands missing from the log"
+            "{line}: acknowledged commands missing from the log: {problems:?}"
         );
         assert_eq!(self.duplicates, 0, "{line}: a command applied twice");
-        assert_eq!(self.mismatched, 0, "{line}: a reply disagrees with the log");
+        assert_eq!(
+            self.mismatched, 0,
+            "{line}: a reply disagrees with the log: {problems:?}; refused: {refused:?}"
+        );
         assert_eq!(self.in_log, self.acknowledged, "{line}");
         assert!(self.acknowledged > 0, "{line}: nothing was acknowledged");
-        let refused = ledger.refused();
         assert!(refused.is_empty(), "{line}: refused: {refused:?}");
     }
 }
@@ -374,15 +387,29 @@ pub async fn audit_log(store: &EventStore, ledger: &Ledger) -> LogAudit {
     let mut in_log = 0;
     let mut lost = 0;
     let mut mismatched = 0;
+    let mut problems = Vec::new();
     for (command_id, ack) in &acknowledgements {
         match by_command.get(command_id).map(Vec::as_slice) {
             Some([(sequence, events), ..]) => {
                 in_log += 1;
                 if *sequence != ack.sequence || *events != ack.events {
                     mismatched += 1;
+                    if problems.len() < 5 {
+                        problems.push(format!(
+                            "{command_id}: the log has {events:?} at {sequence}, the reply said {:?} at {} (duplicate: {})",
+                            ack.events, ack.sequence, ack.duplicate
+                        ));
+                    }
                 }
             }
-            _ => lost += 1,
+            _ => {
+                lost += 1;
+                if problems.len() < 5 {
+                    problems.push(format!(
+                        "{command_id}: acknowledged {ack:?}, not in the log"
+                    ));
+                }
+            }
         }
     }
     LogAudit {
@@ -393,6 +420,7 @@ pub async fn audit_log(store: &EventStore, ledger: &Ledger) -> LogAudit {
         lost,
         mismatched,
         commits,
+        problems,
     }
 }
 
@@ -519,4 +547,123 @@ pub fn percentile(samples: &[Duration], p: f64) -> Duration {
     sorted.sort();
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// A three-node JetStream cluster on loopback ([`LocalCluster`]) with the
+/// event stream at 3 replicas and one gateway connected to each node; the
+/// test's own connection is to node 0. Clients fail over to the nodes the
+/// server advertises when theirs dies.
+pub struct ClusterEnv {
+    pub cluster: LocalCluster,
+    pub client: async_nats::Client,
+    pub store: Arc<EventStore>,
+    pub auth: AuthConfig,
+    pub issuer: TokenIssuer,
+    pub clock: Arc<ManualClock>,
+    pub gateways: Vec<GatewayHandle>,
+    dir: tempfile::TempDir,
+}
+
+impl ClusterEnv {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cluster = LocalCluster::start(dir.path(), "signoff", false, None)
+            .await
+            .unwrap_or_else(|e| panic!("could not start a 3-node nats cluster: {e}"));
+        let client = async_nats::connect(cluster.url(0))
+            .await
+            .expect("connect to node 0");
+        let auth = crate::test_auth();
+        let mut env = ClusterEnv {
+            store: Arc::new(
+                EventStore::open(client.clone(), Self::stream().settings())
+                    .await
+                    .expect("open the replicated event store"),
+            ),
+            cluster,
+            client,
+            issuer: TokenIssuer::new(&auth).expect("issuer"),
+            auth,
+            clock: Arc::new(ManualClock::new(crate::t0())),
+            gateways: Vec::new(),
+            dir,
+        };
+        for node in 0..CLUSTER_SIZE {
+            let gateway = start_gateway(&env.config(node), env.clock.clone())
+                .await
+                .expect("gateway starts");
+            env.gateways.push(gateway);
+        }
+        env
+    }
+
+    /// The event stream with 3 replicas.
+    pub fn stream() -> StreamConfig {
+        StreamConfig {
+            replicas: CLUSTER_SIZE,
+            ..StreamConfig::default()
+        }
+    }
+
+    /// The configuration of a process connected to `node`.
+    pub fn config(&self, node: usize) -> SignoffConfig {
+        SignoffConfig {
+            nats_url: self.cluster.url(node),
+            stream: Self::stream(),
+            auth: self.auth.clone(),
+            directory: crate::demo_directory(),
+        }
+    }
+
+    pub fn client_as(&self, user: &str) -> CommandClient {
+        CommandClient::new(self.client.clone(), self.issuer.issue(user, &[], 3600))
+    }
+
+    pub fn temp_path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The stream's cluster state, as the current leader reports it (retried
+    /// while there is none).
+    pub async fn stream_cluster(&self) -> async_nats::jetstream::stream::ClusterInfo {
+        let deadline = Instant::now() + RECOVERY;
+        loop {
+            let info = async {
+                let mut stream = self
+                    .store
+                    .jetstream()
+                    .get_stream(&self.store.settings().name)
+                    .await
+                    .ok()?;
+                let cluster = stream.info().await.ok()?.cluster.clone()?;
+                cluster.leader.is_some().then_some(cluster)
+            };
+            if let Some(cluster) = info.await {
+                return cluster;
+            }
+            assert!(Instant::now() < deadline, "the stream has no leader");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Index of the node leading the event stream.
+    pub async fn stream_leader(&self) -> usize {
+        let leader = self.stream_cluster().await.leader.expect("a leader");
+        self.cluster
+            .index_of(&leader)
+            .unwrap_or_else(|| panic!("unknown leader {leader}"))
+    }
+
+    /// Waits until every replica is up, current and not lagging.
+    pub async fn wait_until_replicas_current(&self) {
+        eventually("every replica is current", RECOVERY, || async {
+            let cluster = self.stream_cluster().await;
+            cluster.replicas.len() == CLUSTER_SIZE - 1
+                && cluster
+                    .replicas
+                    .iter()
+                    .all(|r| r.current && !r.offline && r.lag.unwrap_or(0) == 0)
+        })
+        .await;
+    }
 }
