@@ -31,6 +31,8 @@ commands:
   lint                   cargo fmt --check and cargo clippy -D warnings
   ci                     lint, then test
   bless-schemas [args]   regenerate the committed JSON Schemas and schemas/openapi.json
+  bench [--quick]        build (release) and run bench/: signoff against raw JetStream and a
+                         cqrs-es + PostgreSQL peer (installs PostgreSQL via bench/setup-postgres.sh)
   help                   this text
 
 environment:
@@ -72,6 +74,7 @@ fn real_main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         "test" => test(&root, &rest),
+        "bench" => bench(&root, &rest),
         "run" => run(&root, &rest),
         "lint" => lint(&root),
         "ci" => {
@@ -201,6 +204,47 @@ fn test(root: &Path, args: &[OsString]) -> Result<ExitCode> {
     eprintln!("xtask: using nats-server {}", nats.display());
     let mut cmd = cargo(root);
     cmd.args(["test", "--workspace"]).args(args);
+    with_nats_env(&mut cmd, root, &nats);
+    status_to_exit(run_status(&mut cmd)?)
+}
+
+/// Builds the benchmark and the `signoff` binary (release), makes sure
+/// nats-server and PostgreSQL are there, and runs `signoff-bench [args]`.
+fn bench(root: &Path, args: &[OsString]) -> Result<ExitCode> {
+    let nats = ensure_nats_server(root, false)?;
+    eprintln!("xtask: using nats-server {}", nats.display());
+    let setup = root.join("bench").join("setup-postgres.sh");
+    let output = Command::new("bash")
+        .arg(&setup)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", setup.display()))?;
+    if !output.status.success() {
+        bail!("{} failed", setup.display());
+    }
+    let pg_bin = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    eprintln!("xtask: using PostgreSQL from {pg_bin}");
+    let build = run_status(cargo(root).args([
+        "build",
+        "--release",
+        "--package",
+        "signoff-bench",
+        "--package",
+        "signoff",
+        "--bin",
+        "signoff-bench",
+        "--bin",
+        "signoff",
+    ]))?;
+    if !build.success() {
+        return status_to_exit(build);
+    }
+    let release = root.join("target").join("release");
+    let mut cmd = Command::new(release.join("signoff-bench"));
+    cmd.current_dir(root)
+        .args(args)
+        .env("SIGNOFF_BIN", release.join("signoff"))
+        .env("SIGNOFF_PG_BIN", &pg_bin);
     with_nats_env(&mut cmd, root, &nats);
     status_to_exit(run_status(&mut cmd)?)
 }

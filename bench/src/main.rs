@@ -1,0 +1,786 @@
+//! `signoff-bench` (run by `cargo xtask bench [--quick]`): signoff measured
+//! against the raw JetStream limit on this machine and against a cqrs-es +
+//! postgres-es peer, in one run, printed as one table of figures with their
+//! ratio to the baseline of the same run.
+//!
+//! Everything is real: nats-servers it starts (one per durability setting),
+//! the gateway's own code (`signoff_api::dev::start_gateway`) reached through
+//! NATS request/reply with JWTs, the projector, the audit code, the `signoff`
+//! binary's processes for memory, and a PostgreSQL it starts for the peer.
+//! Nothing here asserts a timing; it fails only when the harness or the
+//! system misbehaves (a refused command, a count that does not add up).
+//!
+//! Layout: `world` (servers, identity, engine-built commits), `drive` (the
+//! command mix, closed and open loop), `targets` (raw log, gateway, peer),
+//! `readpath` (raw read, catch-up, audit, load cost), `memory`, `postgres`,
+//! `plot` (SVG), this file (the plan, the table, the files written).
+
+mod drive;
+mod memory;
+mod plot;
+mod postgres;
+mod readpath;
+mod targets;
+mod world;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use drive::{closed_loop, open_loop, RunResult, Target};
+use signoff_api::clock::SystemClock;
+use world::Server;
+
+/// Sizes of one run.
+struct Plan {
+    quick: bool,
+    /// Requests per run of the concurrency sweep (the plot), and its callers.
+    sweep_requests: usize,
+    sweep_callers: Vec<usize>,
+    /// The larger command run.
+    big_requests: usize,
+    big_callers: usize,
+    /// Seconds of the open-loop half-load runs.
+    half_load_secs: f64,
+    /// Requests (one submit commit each) in the big log.
+    background: usize,
+    /// Requests in the small log of the load-cost comparison.
+    small_background: usize,
+    /// Events in the long request of the load-cost comparison.
+    long_history: usize,
+    load_reps: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                quick,
+                sweep_requests: 200,
+                sweep_callers: vec![1, 16, 64],
+                big_requests: 1_000,
+                big_callers: 64,
+                half_load_secs: 1.5,
+                background: 10_000,
+                small_background: 1_000,
+                long_history: 100,
+                load_reps: 11,
+            }
+        } else {
+            Self {
+                quick,
+                sweep_requests: 1_000,
+                sweep_callers: vec![1, 4, 16, 64, 256],
+                big_requests: 10_000,
+                big_callers: 256,
+                half_load_secs: 10.0,
+                background: 1_000_000,
+                small_background: 1_000,
+                long_history: 1_000,
+                load_reps: 51,
+            }
+        }
+    }
+}
+
+/// One line of the table.
+struct Row {
+    figure: String,
+    value: f64,
+    unit: &'static str,
+    /// (baseline name, ratio)
+    ratio: Option<(String, f64)>,
+    target: Option<(String, bool)>,
+}
+
+#[derive(Default)]
+struct Table {
+    rows: Vec<Row>,
+}
+
+impl Table {
+    fn add(&mut self, figure: impl Into<String>, value: f64, unit: &'static str) -> &mut Row {
+        self.rows.push(Row {
+            figure: figure.into(),
+            value,
+            unit,
+            ratio: None,
+            target: None,
+        });
+        let row = self.rows.last_mut().expect("just pushed");
+        eprintln!("  {}: {} {}", row.figure, fmt_value(value), unit);
+        row
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "| figure | value | unit | ratio to baseline | target | met |\n|---|---:|---|---|---|---|"
+        );
+        for r in &self.rows {
+            let ratio = r
+                .ratio
+                .as_ref()
+                .map(|(name, x)| format!("{x:.2}x {name}"))
+                .unwrap_or_default();
+            let (target, met) = r
+                .target
+                .as_ref()
+                .map(|(t, ok)| (t.clone(), if *ok { "yes" } else { "**no**" }.to_owned()))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                r.figure,
+                fmt_value(r.value),
+                r.unit,
+                ratio,
+                target,
+                met
+            );
+        }
+        out
+    }
+}
+
+impl Row {
+    fn ratio(&mut self, baseline: impl Into<String>, ratio: f64) -> &mut Self {
+        self.ratio = Some((baseline.into(), ratio));
+        self
+    }
+
+    fn target(&mut self, what: impl Into<String>, met: bool) -> &mut Self {
+        self.target = Some((what.into(), met));
+        self
+    }
+}
+
+fn fmt_value(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+struct Args {
+    quick: bool,
+    out: PathBuf,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut quick = false;
+    let mut out = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--out" => out = Some(PathBuf::from(args.next().context("--out DIR")?)),
+            "-h" | "--help" => {
+                println!("usage: signoff-bench [--quick] [--out DIR]");
+                std::process::exit(0);
+            }
+            other => anyhow::bail!(
+                "unknown argument {other}; usage: signoff-bench [--quick] [--out DIR]"
+            ),
+        }
+    }
+    let out = out.unwrap_or_else(|| {
+        let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR")));
+        if quick {
+            root.join("../target/bench-quick")
+        } else {
+            root.join("results")
+        }
+    });
+    Ok(Args { quick, out })
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map(|k| format!("{:.1} GiB", k / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!(
+        "{} CPUs ({cpu}), {mem} RAM, load average at start {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+/// Closed-loop runs of one target at each concurrency.
+async fn sweep<T: Target>(
+    name: &str,
+    target: &Arc<T>,
+    requests: usize,
+    callers: &[usize],
+) -> anyhow::Result<Vec<(usize, RunResult)>> {
+    let mut points = Vec::new();
+    for &c in callers {
+        let run = closed_loop(target.clone(), requests, c).await?;
+        eprintln!(
+            "  {name:<28} callers {c:>4}: {:>8.0} commands/s, p50 {:>7.2} ms, p99 {:>7.2} ms",
+            run.throughput(),
+            run.quantile_ms(0.5),
+            run.quantile_ms(0.99)
+        );
+        points.push((c, run));
+    }
+    Ok(points)
+}
+
+fn best(points: &[(usize, RunResult)]) -> (usize, f64) {
+    points
+        .iter()
+        .map(|(c, r)| (*c, r.throughput()))
+        .fold((0, 0.0), |a, b| if b.1 > a.1 { b } else { a })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let plan = Plan::new(args.quick);
+    std::fs::create_dir_all(&args.out)?;
+    let started = Instant::now();
+    let machine = machine();
+    eprintln!(
+        "signoff-bench{}: {machine}",
+        if plan.quick { " --quick" } else { "" }
+    );
+    let dir = tempfile::Builder::new().prefix("signoff-bench").tempdir()?;
+    let mut table = Table::default();
+
+    // --- servers, gateways, peer ---------------------------------------
+    let always = Server::start(dir.path(), "always", true).await?;
+    let default = Server::start(dir.path(), "default", false).await?;
+    let gateways = [
+        signoff_api::dev::start_gateway(&always.config(), Arc::new(SystemClock)).await?,
+        signoff_api::dev::start_gateway(&default.config(), Arc::new(SystemClock)).await?,
+    ];
+    let raw_always = Arc::new(targets::RawLog::new(always.client.clone()).await?);
+    let raw_default = Arc::new(targets::RawLog::new(default.client.clone()).await?);
+    let gw_always = Arc::new(targets::Gateway::new(
+        world::connect(&always.nats.url()).await?,
+    ));
+    let gw_default = Arc::new(targets::Gateway::new(
+        world::connect(&default.nats.url()).await?,
+    ));
+    let (submit_size, approve_size) = raw_always.sizes();
+    eprintln!("commit sizes: submit {submit_size} B, approve {approve_size} B");
+    let pg = postgres::LocalPostgres::start().await?;
+    eprintln!("PostgreSQL on port {}", pg.port);
+
+    // --- 1+2: the command mix, closed loop, across concurrency ----------
+    eprintln!(
+        "== commands: {} requests (submit + approve), callers {:?}",
+        plan.sweep_requests, plan.sweep_callers
+    );
+    let sw_raw_always = sweep(
+        "raw JetStream, sync always",
+        &raw_always,
+        plan.sweep_requests,
+        &plan.sweep_callers,
+    )
+    .await?;
+    let sw_gw_always = sweep(
+        "signoff, sync always",
+        &gw_always,
+        plan.sweep_requests,
+        &plan.sweep_callers,
+    )
+    .await?;
+    let sw_raw_default = sweep(
+        "raw JetStream, default sync",
+        &raw_default,
+        plan.sweep_requests,
+        &plan.sweep_callers,
+    )
+    .await?;
+    let sw_gw_default = sweep(
+        "signoff, default sync",
+        &gw_default,
+        plan.sweep_requests,
+        &plan.sweep_callers,
+    )
+    .await?;
+    let mut sw_peer = Vec::new();
+    for &c in &plan.sweep_callers {
+        let pool = pg.pool(c.clamp(2, 100) as u32).await?;
+        let peer = Arc::new(targets::Peer::new(pool.clone()));
+        let mut points = sweep("cqrs-es + postgres-es", &peer, plan.sweep_requests, &[c]).await?;
+        sw_peer.append(&mut points);
+        pool.close().await;
+    }
+
+    let n = plan.sweep_requests;
+    let (c_ra, raw_a) = best(&sw_raw_always);
+    let (c_ga, gw_a) = best(&sw_gw_always);
+    let (c_rd, raw_d) = best(&sw_raw_default);
+    let (c_gd, gw_d) = best(&sw_gw_default);
+    let (c_p, peer_best) = best(&sw_peer);
+    table
+        .add(
+            format!("raw publish, sync always, N={n} (best of callers, at {c_ra})"),
+            raw_a,
+            "msgs/s",
+        )
+        .ratio("baseline", 1.0);
+    table
+        .add(
+            format!("commands, sync always, N={n} (at {c_ga} callers)"),
+            gw_a,
+            "cmds/s",
+        )
+        .ratio("raw sync always", gw_a / raw_a)
+        .target(">= 0.75x raw, same durability", gw_a >= 0.75 * raw_a);
+    table
+        .add(
+            format!("raw publish, default sync, N={n} (at {c_rd})"),
+            raw_d,
+            "msgs/s",
+        )
+        .ratio("baseline", 1.0);
+    table
+        .add(
+            format!("commands, default sync, N={n} (at {c_gd} callers)"),
+            gw_d,
+            "cmds/s",
+        )
+        .ratio("raw default sync", gw_d / raw_d)
+        .target(">= 0.50x raw pipelined", gw_d >= 0.5 * raw_d);
+    table
+        .add(
+            format!("peer cqrs-es + postgres-es, N={n} (at {c_p} callers)"),
+            peer_best,
+            "cmds/s",
+        )
+        .ratio("signoff sync always / peer", gw_a / peer_best)
+        .target("signoff faster than the peer", gw_a > peer_best);
+
+    // --- the larger run -------------------------------------------------
+    let big = plan.big_requests;
+    let bc = plan.big_callers;
+    eprintln!("== commands: {big} requests, {bc} callers");
+    let big_raw_a = closed_loop(raw_always.clone(), big, bc).await?;
+    let big_gw_a = closed_loop(gw_always.clone(), big, bc).await?;
+    let big_raw_d = closed_loop(raw_default.clone(), big, bc).await?;
+    let big_gw_d = closed_loop(gw_default.clone(), big, bc).await?;
+    let pool = pg.pool(bc.clamp(2, 100) as u32).await?;
+    let before = postgres::LocalPostgres::count_events(&pool).await?;
+    let big_peer = closed_loop(Arc::new(targets::Peer::new(pool.clone())), big, bc).await?;
+    let after = postgres::LocalPostgres::count_events(&pool).await?;
+    anyhow::ensure!(after > before, "the peer stored no events");
+    pool.close().await;
+    table
+        .add(
+            format!("raw publish, sync always, N={big}, {bc} callers"),
+            big_raw_a.throughput(),
+            "msgs/s",
+        )
+        .ratio("baseline", 1.0);
+    table
+        .add(
+            format!("commands, sync always, N={big}, {bc} callers"),
+            big_gw_a.throughput(),
+            "cmds/s",
+        )
+        .ratio(
+            "raw sync always",
+            big_gw_a.throughput() / big_raw_a.throughput(),
+        )
+        .target(
+            ">= 0.75x raw",
+            big_gw_a.throughput() >= 0.75 * big_raw_a.throughput(),
+        );
+    table
+        .add(
+            format!("raw publish, default sync, N={big}, {bc} callers"),
+            big_raw_d.throughput(),
+            "msgs/s",
+        )
+        .ratio("baseline", 1.0);
+    table
+        .add(
+            format!("commands, default sync, N={big}, {bc} callers"),
+            big_gw_d.throughput(),
+            "cmds/s",
+        )
+        .ratio(
+            "raw default sync",
+            big_gw_d.throughput() / big_raw_d.throughput(),
+        )
+        .target(
+            ">= 0.50x raw",
+            big_gw_d.throughput() >= 0.5 * big_raw_d.throughput(),
+        );
+    table
+        .add(
+            format!("peer cqrs-es + postgres-es, N={big}, {bc} callers"),
+            big_peer.throughput(),
+            "cmds/s",
+        )
+        .ratio(
+            "signoff sync always / peer",
+            big_gw_a.throughput() / big_peer.throughput(),
+        )
+        .target(
+            "signoff faster than the peer",
+            big_gw_a.throughput() > big_peer.throughput(),
+        );
+
+    // --- latency at half of the maximum throughput (open loop) ---------
+    eprintln!("== latency at half load (open loop)");
+    let half = |max: f64| {
+        let rate = max / 2.0;
+        let requests = ((rate * plan.half_load_secs / 2.0) as usize).clamp(100, 20_000);
+        (rate, requests)
+    };
+    let max_ra = raw_a.max(big_raw_a.throughput());
+    let max_ga = gw_a.max(big_gw_a.throughput());
+    let max_rd = raw_d.max(big_raw_d.throughput());
+    let max_gd = gw_d.max(big_gw_d.throughput());
+    let (rate, req) = half(max_ra);
+    let hl_raw_a = open_loop(raw_always.clone(), req, rate).await?;
+    let (rate, req) = half(max_ga);
+    let hl_gw_a = open_loop(gw_always.clone(), req, rate).await?;
+    let (rate, req) = half(max_rd);
+    let hl_raw_d = open_loop(raw_default.clone(), req, rate).await?;
+    let (rate, req) = half(max_gd);
+    let hl_gw_d = open_loop(gw_default.clone(), req, rate).await?;
+    for (name, base, run, base_run) in [
+        ("sync always", max_ra, &hl_gw_a, &hl_raw_a),
+        ("default sync", max_rd, &hl_gw_d, &hl_raw_d),
+    ] {
+        let _ = base;
+        for (q, label) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
+            table
+                .add(
+                    format!(
+                        "raw publish latency {label}, {name}, at {:.0} msgs/s",
+                        base_run.throughput()
+                    ),
+                    base_run.quantile_ms(q),
+                    "ms",
+                )
+                .ratio("baseline", 1.0);
+            let row = table.add(
+                format!(
+                    "command latency {label}, {name}, at {:.0} cmds/s",
+                    run.throughput()
+                ),
+                run.quantile_ms(q),
+                "ms",
+            );
+            row.ratio(
+                format!("raw {label}"),
+                run.quantile_ms(q) / base_run.quantile_ms(q),
+            );
+            if label == "p99" {
+                row.target(
+                    "<= 5x raw p99",
+                    run.quantile_ms(q) <= 5.0 * base_run.quantile_ms(q),
+                );
+            }
+        }
+    }
+    for g in gateways {
+        g.shutdown().await;
+    }
+    drop(pg);
+
+    // --- 3+4: the big log: raw read, catch-up, audit -------------------
+    eprintln!("== filling a log with {} pending requests", plan.background);
+    drop(always);
+    let big_log = Server::start(dir.path(), "big", false).await?;
+    let fill_started = Instant::now();
+    let (commits, events) = world::fill_pending(&big_log.store, plan.background, 512).await?;
+    let fill_secs = fill_started.elapsed().as_secs_f64();
+    table.add(
+        format!("fill: {commits} submit commits through EventStore::append (512 in flight, default sync)"),
+        commits as f64 / fill_secs,
+        "commits/s",
+    );
+    let (read, read_secs) = readpath::raw_read(&big_log).await?;
+    let raw_read_rate = read as f64 / read_secs;
+    table
+        .add(
+            format!("raw ordered-consumer read of {read} messages"),
+            raw_read_rate,
+            "msgs/s",
+        )
+        .ratio("baseline", 1.0);
+    let events_per_commit = events as f64 / commits as f64;
+    let (caught, catch_secs, db) =
+        readpath::catch_up(&big_log, &dir.path().join("catchup")).await?;
+    let catch_rate = caught as f64 / catch_secs;
+    table.add(
+        format!(
+            "projector catch-up: {events} events ({caught} commits) into sled with checkpoints"
+        ),
+        events as f64 / catch_secs,
+        "events/s",
+    );
+    table
+        .add("projector catch-up", catch_rate, "commits/s")
+        .ratio("raw read", catch_rate / raw_read_rate)
+        .target(">= 0.50x raw read", catch_rate >= 0.5 * raw_read_rate);
+    let (replayed, replay_secs) = readpath::audit_replay(&big_log.store).await?;
+    anyhow::ensure!(
+        replayed == events,
+        "audit replay saw {replayed} of {events} events"
+    );
+    let replay_rate = replayed as f64 / replay_secs;
+    table
+        .add(
+            "audit replay from the log (JSON lines)",
+            replay_rate,
+            "events/s",
+        )
+        .ratio(
+            "raw read (events)",
+            replay_rate / (raw_read_rate * events_per_commit),
+        )
+        .target(
+            ">= 0.50x raw read",
+            replay_rate >= 0.5 * raw_read_rate * events_per_commit,
+        );
+    let (verified, verify_secs) = readpath::audit_verify(&big_log.store, &db).await?;
+    anyhow::ensure!(
+        verified == events,
+        "audit verify saw {verified} of {events} records"
+    );
+    let verify_rate = verified as f64 / verify_secs;
+    table
+        .add(
+            "audit verify: log vs projector trail",
+            verify_rate,
+            "events/s",
+        )
+        .ratio(
+            "raw read (events)",
+            verify_rate / (raw_read_rate * events_per_commit),
+        )
+        .target(
+            ">= 0.50x raw read",
+            verify_rate >= 0.5 * raw_read_rate * events_per_commit,
+        );
+    drop(db);
+
+    // --- 5: load cost ---------------------------------------------------
+    eprintln!("== load cost");
+    let small_log = Server::start(dir.path(), "small", false).await?;
+    world::fill_pending(&small_log.store, plan.small_background, 256).await?;
+    let mut loads = Vec::new();
+    for server in [&small_log, &big_log] {
+        let short = world::write_long_request(&server.store, 10).await?;
+        let long = world::write_long_request(&server.store, plan.long_history).await?;
+        let fresh =
+            signoff_eventstore::EventStore::open(server.client.clone(), server.settings().clone())
+                .await?;
+        let s = readpath::load_cost(&fresh, short, plan.load_reps).await?;
+        let l = readpath::load_cost(&fresh, long, plan.load_reps).await?;
+        loads.push((s, l));
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (small_short, small_long) = loads[0];
+    let (big_short, big_long) = loads[1];
+    let bg_small = plan.small_background;
+    let bg_big = plan.background;
+    table
+        .add(
+            format!(
+                "load, {} events, {bg_small} other requests (uncached)",
+                small_short.2
+            ),
+            ms(small_short.0),
+            "ms",
+        )
+        .ratio("baseline", 1.0);
+    let flat = ms(big_short.0) / ms(small_short.0);
+    table
+        .add(
+            format!(
+                "load, {} events, {bg_big} other requests (uncached)",
+                big_short.2
+            ),
+            ms(big_short.0),
+            "ms",
+        )
+        .ratio(format!("{bg_small} others"), flat)
+        .target("flat: within 20%", (0.8..=1.2).contains(&flat));
+    let flat_long = ms(big_long.0) / ms(small_long.0);
+    table.add(
+        format!(
+            "load, {} events, {bg_small} other requests (uncached)",
+            small_long.2
+        ),
+        ms(small_long.0),
+        "ms",
+    );
+    table
+        .add(
+            format!(
+                "load, {} events, {bg_big} other requests (uncached)",
+                big_long.2
+            ),
+            ms(big_long.0),
+            "ms",
+        )
+        .ratio(format!("{bg_small} others"), flat_long)
+        .target("flat: within 20%", (0.8..=1.2).contains(&flat_long));
+    let history = ms(big_long.0) / ms(big_short.0);
+    let events_ratio = big_long.2 as f64 / big_short.2 as f64;
+    table
+        .add(
+            format!(
+                "load cost per event, {} vs {} events",
+                big_long.2, big_short.2
+            ),
+            ms(big_long.0) / big_long.2 as f64 * 1e3,
+            "us/event",
+        )
+        .ratio(format!("time ratio for {events_ratio:.0}x events"), history)
+        .target("linear or better", history <= events_ratio * 1.2);
+    table
+        .add(
+            format!("load, {} events, cached in the gateway", big_long.2),
+            ms(big_long.1),
+            "ms",
+        )
+        .ratio("uncached", ms(big_long.1) / ms(big_long.0));
+    drop(small_log);
+
+    // --- 6: memory --------------------------------------------------------
+    eprintln!("== memory: signoff gateway, projector, scheduler processes");
+    let mem_dir = dir.path().join("memory");
+    std::fs::create_dir_all(&mem_dir)?;
+    let mem = memory::measure(&big_log, &mem_dir, 2_000).await?;
+    table.add(
+        format!("peak RSS, signoff gateway ({bg_big} requests in the log, after 2000 commands)"),
+        mem.gateway_mib,
+        "MiB",
+    );
+    table.add(
+        format!("peak RSS, signoff projector (caught up {bg_big} requests)"),
+        mem.projector_mib,
+        "MiB",
+    );
+    table.add(
+        format!("peak RSS, signoff scheduler (loaded {bg_big} pending requests' deadlines)"),
+        mem.scheduler_mib,
+        "MiB",
+    );
+    table
+        .add(
+            "signoff projector process catch-up",
+            caught as f64 / mem.projector_secs,
+            "commits/s",
+        )
+        .ratio(
+            "raw read",
+            caught as f64 / mem.projector_secs / raw_read_rate,
+        );
+
+    // --- the table, the plot, the files ----------------------------------
+    let total = started.elapsed().as_secs_f64();
+    let rendered = table.render();
+    println!();
+    println!("{rendered}");
+    println!(
+        "{} in {total:.0} s on {machine}",
+        if plan.quick {
+            "signoff-bench --quick"
+        } else {
+            "signoff-bench"
+        }
+    );
+    let series = |name: &str, color: &'static str, points: &[(usize, RunResult)]| plot::Series {
+        name: name.to_owned(),
+        color,
+        points: points
+            .iter()
+            .map(|(c, r)| (*c, r.throughput(), r.quantile_ms(0.5), r.quantile_ms(0.99)))
+            .collect(),
+    };
+    let svg = plot::render(
+        &format!(
+            "{} requests (submit + approve) per point; {machine}",
+            plan.sweep_requests
+        ),
+        &[
+            series(
+                "raw JetStream publish, sync always",
+                "#1f77b4",
+                &sw_raw_always,
+            ),
+            series("signoff commands, sync always", "#d62728", &sw_gw_always),
+            series(
+                "raw JetStream publish, default sync",
+                "#7fb8e0",
+                &sw_raw_default,
+            ),
+            series("signoff commands, default sync", "#f08080", &sw_gw_default),
+            series("cqrs-es + postgres-es (fsync on)", "#2ca02c", &sw_peer),
+        ],
+    );
+    std::fs::write(args.out.join("concurrency.svg"), svg)?;
+    std::fs::write(
+        args.out.join("table.md"),
+        format!(
+            "{rendered}\n`{}` in {total:.0} s on {machine}; commit sizes: submit {submit_size} B, approve {approve_size} B.\n",
+            if plan.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" }
+        ),
+    )?;
+    let sweep_csv: String = [
+        ("raw-always", &sw_raw_always),
+        ("signoff-always", &sw_gw_always),
+        ("raw-default", &sw_raw_default),
+        ("signoff-default", &sw_gw_default),
+        ("peer", &sw_peer),
+    ]
+    .iter()
+    .flat_map(|(name, points)| {
+        points.iter().map(move |(c, r)| {
+            format!(
+                "{name},{c},{:.1},{:.3},{:.3},{:.3}\n",
+                r.throughput(),
+                r.quantile_ms(0.5),
+                r.quantile_ms(0.99),
+                r.quantile_ms(0.999)
+            )
+        })
+    })
+    .collect();
+    std::fs::write(
+        args.out.join("concurrency.csv"),
+        format!("target,callers,commands_per_s,p50_ms,p99_ms,p999_ms\n{sweep_csv}"),
+    )?;
+    eprintln!("wrote {}", args.out.display());
+    drop(default);
+    drop(big_log);
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! The read-side figures: the raw ordered-consumer read (the limit), the
+//! projector's catch-up into sled, audit replay and verify from the log, and
+//! the cost of loading one request.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use signoff_api::audit::{self, ReplayFilter, ReplayFormat};
+use signoff_engine::RequestId;
+use signoff_eventstore::{EventStore, Loaded};
+use signoff_projections::{ProjectionDb, Projector};
+
+use crate::world::Server;
+
+/// Messages per second of an ordered consumer reading the whole stream,
+/// payloads untouched. Returns (messages, seconds).
+pub async fn raw_read(server: &Server) -> anyhow::Result<(u64, f64)> {
+    let last = server.last_sequence().await?;
+    let js = jetstream::new(server.client.clone());
+    let stream = js
+        .get_stream(&server.settings().name)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let started = Instant::now();
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: server.settings().all_subjects(),
+            deliver_policy: consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut count = 0u64;
+    let mut bytes = 0usize;
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
+        count += 1;
+        bytes += message.payload.len();
+        let sequence = message
+            .info()
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .stream_sequence;
+        if sequence >= last {
+            break;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(count == last, "raw read saw {count} of {last} messages");
+    anyhow::ensure!(bytes > 0);
+    Ok((count, secs))
+}
+
+/// The projector (durable consumer, batches of 1,000 commits, one sled batch
+/// with the checkpoint and a flush per batch) from an empty database to the
+/// end of the log. Returns (commits, seconds, database).
+pub async fn catch_up(
+    server: &Server,
+    db_path: &std::path::Path,
+) -> anyhow::Result<(u64, f64, ProjectionDb)> {
+    let last = server.last_sequence().await?;
+    let db = ProjectionDb::open(db_path)?;
+    let projector = std::sync::Arc::new(Projector::new(
+        server.client.clone(),
+        server.settings().clone(),
+        db.clone(),
+    ));
+    let started = Instant::now();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn({
+        let projector = projector.clone();
+        async move {
+            projector
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        }
+    });
+    let reached = db.wait_for(last, Duration::from_secs(3600)).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    run.await??;
+    anyhow::ensure!(reached, "the projector did not reach sequence {last}");
+    anyhow::ensure!(db.checkpoint()? == last);
+    Ok((last, secs, db))
+}
+
+/// `signoff audit replay` of the whole log (JSON lines into a sink).
+/// Returns (events, seconds).
+pub async fn audit_replay(store: &EventStore) -> anyhow::Result<(u64, f64)> {
+    let started = Instant::now();
+    let summary = audit::replay(
+        store,
+        &ReplayFilter {
+            request: None,
+            since: None,
+            until: None,
+        },
+        ReplayFormat::Jsonl,
+        std::io::sink(),
+    )
+    .await?;
+    Ok((summary.events, started.elapsed().as_secs_f64()))
+}
+
+/// `signoff audit verify --db`: the records the log implies, compared with
+/// the projector's trail record by record (hashes, links, indexes).
+/// Returns (records, seconds).
+pub async fn audit_verify(store: &EventStore, db: &ProjectionDb) -> anyhow::Result<(u64, f64)> {
+    let started = Instant::now();
+    let expected = audit::expected_from_log(store, Some(db.checkpoint()?)).await?;
+    let found = audit::trail_from_db(db)?;
+    let summary = audit::compare(&expected, &found)
+        .map_err(|m| anyhow::anyhow!("audit verification failed: {m:?}"))?;
+    audit::check_db_indexes(db, &expected)
+        .map_err(|m| anyhow::anyhow!("audit index verification failed: {m:?}"))?;
+    let secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(expected.len() == found.len());
+    let _ = summary;
+    Ok((expected.len() as u64, secs))
+}
+
+/// Median time of loading `request` with nothing cached (what a gateway
+/// that never saw it does), over `reps` loads; and with it cached.
+/// Returns (uncached, cached, events folded).
+pub async fn load_cost(
+    store: &EventStore,
+    request: RequestId,
+    reps: usize,
+) -> anyhow::Result<(Duration, Duration, u64)> {
+    let mut uncached = Vec::with_capacity(reps);
+    let mut events = 0;
+    for _ in 0..reps {
+        let started = Instant::now();
+        let mut loaded = Loaded::empty(request);
+        for stored in store.read_commits(request, 0).await? {
+            loaded.fold(stored.sequence, stored.commit);
+        }
+        uncached.push(started.elapsed());
+        anyhow::ensure!(
+            loaded.aggregate.broken.is_none(),
+            "the request does not fold"
+        );
+        events = loaded.aggregate.state.events_applied;
+    }
+    store.load(request).await.context("warming the cache")?;
+    let mut cached = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let started = Instant::now();
+        store.load(request).await?;
+        cached.push(started.elapsed());
+    }
+    uncached.sort_unstable();
+    cached.sort_unstable();
+    Ok((uncached[reps / 2], cached[reps / 2], events))
+}
