@@ -356,7 +356,12 @@ impl<A, R> Approval<A, R> {
                 })
             }
         };
-        let state: ApprovalRequest = outcome.state;
+        // The request as it is now: an execution recorded after the decision counts.
+        let state: ApprovalRequest = match self.signoff.request(request_id).await {
+            Ok(Some(state)) => state,
+            Ok(None) => outcome.state,
+            Err(source) => return Err(ApprovalError::Transport { request_id, source }),
+        };
         let submitted = state
             .submitted
             .as_ref()

@@ -4,7 +4,7 @@
 //! * **durable** — a named JetStream consumer keeps the position on the
 //!   server; each decision is redelivered until [`FeedItem::ack`] (at least once);
 //! * **from a position** — the caller stores [`DecidedRequest::sequence`] with
-//!   its own state and restarts with `from_sequence(last + 1)`.
+//!   its own state and restarts with `starting_at(last + 1)`.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -73,37 +73,15 @@ impl FeedBuilder {
             )
             .await
             .map_err(|e| FeedError::Unavailable(e.to_string()))?;
-        let messages = consumer
-            .stream()
-            .heartbeat(Duration::from_secs(5))
-            .messages()
-            .await
-            .map_err(|e| FeedError::Unavailable(e.to_string()))?;
-        let source = messages.map(|message| {
-            let message = message.map_err(|e| FeedError::Unavailable(e.to_string()))?;
-            let info = message
-                .info()
-                .map_err(|e| FeedError::Unavailable(e.to_string()))?;
-            let sequence = info.stream_sequence;
-            let commit = Commit::decode(sequence, &message.payload)?;
-            Ok((
-                StoredCommit {
-                    sequence,
-                    subject: message.subject.to_string(),
-                    commit,
-                },
-                Some(message),
-            ))
-        });
         Ok(DecisionFeed {
             store: self.store,
-            source: Box::pin(source),
+            source: Source::Durable(Box::new(consumer)),
         })
     }
 
     /// Every decision from stream sequence `start` on (1: from the beginning);
     /// the caller keeps the position.
-    pub async fn from_sequence(self, start: u64) -> Result<DecisionFeed, FeedError> {
+    pub async fn starting_at(self, start: u64) -> Result<DecisionFeed, FeedError> {
         let settings = self.store.settings();
         let stream = self
             .store
@@ -142,17 +120,63 @@ impl FeedBuilder {
         });
         Ok(DecisionFeed {
             store: self.store,
-            source: Box::pin(source),
+            source: Source::Ordered(Box::pin(source)),
         })
     }
 }
 
-type Source = Pin<
-    Box<
-        dyn Stream<Item = Result<(StoredCommit, Option<async_nats::jetstream::Message>), FeedError>>
-            + Send,
-    >,
->;
+type Delivered = (StoredCommit, Option<async_nats::jetstream::Message>);
+
+enum Source {
+    /// Fetched one message at a time, only when asked: nothing is held
+    /// unacknowledged by a feed that is dropped between two `next` calls.
+    Durable(Box<async_nats::jetstream::consumer::PullConsumer>),
+    Ordered(Pin<Box<dyn Stream<Item = Result<Delivered, FeedError>> + Send>>),
+}
+
+impl Source {
+    async fn next(&mut self) -> Option<Result<Delivered, FeedError>> {
+        match self {
+            Source::Ordered(stream) => stream.next().await,
+            Source::Durable(consumer) => loop {
+                let batch = consumer
+                    .fetch()
+                    .max_messages(1)
+                    .expires(Duration::from_secs(5))
+                    .messages()
+                    .await;
+                let mut batch = match batch {
+                    Ok(batch) => batch,
+                    Err(e) => return Some(Err(FeedError::Unavailable(e.to_string()))),
+                };
+                let Some(message) = batch.next().await else {
+                    continue;
+                };
+                let message = match message {
+                    Ok(message) => message,
+                    Err(e) => return Some(Err(FeedError::Unavailable(e.to_string()))),
+                };
+                return Some(decode_delivery(message));
+            },
+        }
+    }
+}
+
+fn decode_delivery(message: async_nats::jetstream::Message) -> Result<Delivered, FeedError> {
+    let info = message
+        .info()
+        .map_err(|e| FeedError::Unavailable(e.to_string()))?;
+    let sequence = info.stream_sequence;
+    let commit = Commit::decode(sequence, &message.payload)?;
+    Ok((
+        StoredCommit {
+            sequence,
+            subject: message.subject.to_string(),
+            commit,
+        },
+        Some(message),
+    ))
+}
 
 /// A stream of decisions; see the module docs for how it resumes.
 pub struct DecisionFeed {
