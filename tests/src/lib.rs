@@ -27,6 +27,9 @@ use uuid::Uuid;
 
 pub use signoff_api::dev::demo_directory;
 
+pub mod stack;
+pub use stack::eventually;
+
 /// Thursday 2026-11-26 10:00 UTC: the default "now" of a test.
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap()
