@@ -79,9 +79,53 @@ impl Inherited {
 /// Resolves `spec` into a plan. Validates first; every error names its field.
 pub fn resolve(spec: &WorkflowSpec, facts: &SubmissionFacts<'_>) -> Result<Resolved, DomainError> {
     spec.validate()?;
+    check_every_principal(spec, "spec", facts.directory)?;
     let spec_value = serde_json::to_value(spec).map_err(|e| invalid("spec", &e.to_string()))?;
     let spec_hash = canonical_hash(&spec_value);
     resolve_node(spec, "spec", facts, &Inherited::default(), spec_hash)
+}
+
+/// Every user and team the spec names anywhere — branches and rules that
+/// this submission does not take included — must be known to the directory,
+/// so a typo is refused at once instead of when that branch is first taken.
+fn check_every_principal(
+    spec: &WorkflowSpec,
+    at: &str,
+    directory: &dyn TeamDirectory,
+) -> Result<(), DomainError> {
+    let check = |field: &str, ids: &[String]| {
+        ids.iter()
+            .enumerate()
+            .try_for_each(|(i, id)| principal(&format!("{field}[{i}]"), id, directory).map(drop))
+    };
+    if let Some(approvers) = &spec.approvers {
+        check(&format!("{at}.approvers"), approvers)?;
+    }
+    for (i, stage) in spec.stages.iter().flatten().enumerate() {
+        check(&format!("{at}.stages[{i}].approvers"), &stage.approvers)?;
+    }
+    if let Some(logic) = &spec.logic {
+        for (i, rule) in logic.rules.iter().enumerate() {
+            check(&format!("{at}.logic.rules[{i}].approvers"), &rule.approvers)?;
+        }
+        check(
+            &format!("{at}.logic.default.approvers"),
+            &logic.default.approvers,
+        )?;
+    }
+    if let Some(escalation) = &spec.escalation {
+        for (i, level) in escalation.levels().iter().enumerate() {
+            let (_, to) = escalation_field(escalation, i);
+            check(&format!("{at}.escalation{to}"), &level.to)?;
+        }
+    }
+    if let Some(config) = &spec.config {
+        check_every_principal(config, &format!("{at}.config"), directory)?;
+    }
+    if let Some(else_config) = &spec.else_config {
+        check_every_principal(else_config, &format!("{at}.elseConfig"), directory)?;
+    }
+    Ok(())
 }
 
 fn resolve_node(

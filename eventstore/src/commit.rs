@@ -12,6 +12,8 @@ use crate::error::StoreError;
 pub const HEADER_SCHEMA: &str = "Signoff-Schema";
 pub const HEADER_ACTION: &str = "Signoff-Action";
 pub const CONTENT_TYPE: &str = "application/msgpack";
+/// Deepest MessagePack nesting a stored commit may have.
+pub const MAX_COMMIT_DEPTH: usize = 64;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -34,7 +36,11 @@ impl Commit {
     }
 
     pub fn decode(sequence: u64, payload: &[u8]) -> Result<Self, StoreError> {
-        let commit: Commit = rmp_serde::from_slice(payload).map_err(|e| StoreError::Decode {
+        let mut decoder = rmp_serde::Deserializer::from_read_ref(payload);
+        // A real commit nests about a dozen levels (caller JSON is a string);
+        // rmp-serde's default of 1024 overflows a 2 MiB thread stack on hostile input.
+        decoder.set_max_depth(MAX_COMMIT_DEPTH);
+        let commit = Commit::deserialize(&mut decoder).map_err(|e| StoreError::Decode {
             sequence,
             problem: e.to_string(),
         })?;

@@ -124,6 +124,14 @@ impl CommandBody {
     /// Decodes the JSON body of `action`, naming the field of the first problem.
     pub fn decode(action: &str, body: &[u8]) -> Result<Self, DecodeError> {
         fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeError> {
+            // serde would also read a struct from a JSON array, by position.
+            let first = body.iter().find(|b| !b.is_ascii_whitespace());
+            if first.is_some_and(|b| *b != b'{') {
+                return Err(DecodeError::Malformed {
+                    field: "body".into(),
+                    problem: "must be a JSON object".into(),
+                });
+            }
             let mut de = serde_json::Deserializer::from_slice(body);
             let value = decode_naming_the_field(&mut de)?;
             de.end().map_err(|e| DecodeError::Malformed {
@@ -165,11 +173,18 @@ fn decode_naming_the_field<'de, T: Deserialize<'de>>(
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let problem = e.into_inner().to_string();
+        let at_body = path == "." || path == "?";
+        // A missing or repeated field is reported at its parent: name the field itself.
+        let missing = ["missing field `", "duplicate field `"]
+            .iter()
+            .find_map(|prefix| problem.strip_prefix(prefix))
+            .and_then(|rest| rest.split('`').next());
         // The path names the field, an unknown one included; `.`/`?`: the body itself.
-        let field = if path == "." || path == "?" {
-            "body".to_owned()
-        } else {
-            path
+        let field = match (at_body, missing) {
+            (true, Some(name)) => name.to_owned(),
+            (false, Some(name)) => format!("{path}.{name}"),
+            (true, None) => "body".to_owned(),
+            (false, None) => path,
         };
         DecodeError::Malformed { field, problem }
     })
