@@ -607,12 +607,14 @@ impl ClusterEnv {
 
     /// The configuration of a process connected to `node`.
     pub fn config(&self, node: usize) -> SignoffConfig {
-        SignoffConfig {
-            nats_url: self.cluster.url(node),
-            stream: Self::stream(),
-            auth: self.auth.clone(),
-            directory: crate::demo_directory(),
-        }
+        // Through the file format, so fields added later keep their defaults.
+        serde_json::from_value(json!({
+            "natsUrl": self.cluster.url(node),
+            "stream": Self::stream(),
+            "auth": self.auth,
+            "directory": crate::demo_directory(),
+        }))
+        .expect("a valid configuration")
     }
 
     pub fn client_as(&self, user: &str) -> CommandClient {
