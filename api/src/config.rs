@@ -9,6 +9,7 @@ use signoff_engine::StaticDirectory;
 use signoff_eventstore::StreamSettings;
 
 use crate::identity::AuthConfig;
+use crate::webhooks::WebhookConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -18,6 +19,9 @@ pub struct SignoffConfig {
     pub stream: StreamConfig,
     pub auth: AuthConfig,
     pub directory: StaticDirectory,
+    /// HTTP endpoints that receive decisions (`signoff webhooks run`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -90,6 +94,15 @@ impl SignoffConfig {
                 field: "directory".into(),
                 problem,
             })?;
+        for (i, webhook) in config.webhooks.iter().enumerate() {
+            webhook
+                .validate()
+                .map_err(|(field, problem)| ConfigError::Invalid {
+                    path: shown.clone(),
+                    field: format!("webhooks[{i}].{field}"),
+                    problem,
+                })?;
+        }
         Ok(config)
     }
 

@@ -111,6 +111,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
             stream: StreamConfig::default(),
             auth: dev_auth_config(),
             directory: demo_directory(),
+            webhooks: Vec::new(),
         }
     };
     config.nats_url = nats.url();

@@ -1,6 +1,6 @@
 //! signoff's process edge: the command gateway (NATS request/reply), the read
 //! side process (projector + HTTP query API), the audit tools, identity
-//! tokens, configuration, a small command client, the local dev runner and the
+//! tokens, configuration, the webhook dispatcher, the local dev runner and the
 //! local nats-server manager. The `signoff` binary (`main.rs`) wires them to a CLI.
 //!
 //! Must never decide a request's fate itself: every rule is in
@@ -17,3 +17,4 @@ pub mod identity;
 pub mod local_nats;
 pub mod readside;
 pub mod scheduler;
+pub mod webhooks;

@@ -18,6 +18,7 @@ fn write_config(dir: &std::path::Path) -> (std::path::PathBuf, SignoffConfig) {
         stream: StreamConfig::default(),
         auth: dev_auth_config(),
         directory: signoff_api::dev::demo_directory(),
+        webhooks: Vec::new(),
     };
     let path = dir.join("signoff.json");
     config.save(&path).unwrap();

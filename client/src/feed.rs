@@ -247,21 +247,32 @@ impl DecisionFeed {
         }
     }
 
-    /// Folds the request up to the deciding commit (so the decision names its approvers).
     async fn decided(&self, stored: StoredCommit) -> Result<DecidedRequest, FeedError> {
-        let request_id = RequestId(stored.commit.request_id.0);
-        let mut folder = Folder::default();
-        for earlier in self.store.read_commits(request_id, 0).await? {
-            if earlier.sequence >= stored.sequence {
-                break;
-            }
-            folder.apply(&earlier);
-        }
-        folder.apply(&stored).ok_or_else(|| {
+        decision_of(&self.store, &stored).await?.ok_or_else(|| {
             FeedError::Unavailable(format!(
-                "commit {} decides request {request_id} but its history does not fold",
-                stored.sequence
+                "commit {} decides request {} but its history does not fold",
+                stored.sequence, stored.commit.request_id
             ))
         })
     }
+}
+
+/// The decision a commit makes, if any, with the request folded up to it (so
+/// the decision names its approvers and title).
+pub async fn decision_of(
+    store: &EventStore,
+    stored: &StoredCommit,
+) -> Result<Option<DecidedRequest>, FeedError> {
+    if !stored.commit.events.iter().any(|e| e.is_decision()) {
+        return Ok(None);
+    }
+    let request_id = RequestId(stored.commit.request_id.0);
+    let mut folder = Folder::default();
+    for earlier in store.read_commits(request_id, 0).await? {
+        if earlier.sequence >= stored.sequence {
+            break;
+        }
+        folder.apply(&earlier);
+    }
+    Ok(folder.apply(stored))
 }

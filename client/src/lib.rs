@@ -46,7 +46,7 @@ pub use config::{
     ApprovalConfig, CustomLogic, CustomLogicSpecBuilt, Escalation, Requirement, Stage,
 };
 pub use decision::{DecidedRequest, Decision};
-pub use feed::{DecisionFeed, FeedError, FeedItem};
+pub use feed::{decision_of, DecisionFeed, FeedError, FeedItem};
 pub use signoff_engine::event::ApprovalBasis;
 pub use signoff_engine::spec::OnExpiry;
 pub use signoff_engine::{RequestId, UserId};

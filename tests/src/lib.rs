@@ -120,6 +120,7 @@ impl TestEnv {
             stream: StreamConfig::default(),
             auth: self.auth.clone(),
             directory: self.directory.clone(),
+            webhooks: Vec::new(),
         }
     }
 
