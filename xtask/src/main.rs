@@ -19,6 +19,8 @@ const TOOLS_DIR: &str = "target/tools/nats";
 
 const NATS_SERVER_ENV: &str = "SIGNOFF_NATS_SERVER";
 const WORKSPACE_DIR_ENV: &str = "CARGO_WORKSPACE_DIR";
+/// Set by `cargo xtask faults`: the fault suite's long variants (`signoff_tests::faults::LONG_ENV`).
+const FAULTS_LONG_ENV: &str = "SIGNOFF_FAULTS_LONG";
 
 const USAGE: &str = "\
 usage: cargo xtask <command> [args...]
@@ -33,6 +35,10 @@ commands:
   bless-schemas [args]   regenerate the committed JSON Schemas and schemas/openapi.json
   bench [--quick]        build (release) and run bench/: signoff against raw JetStream and a
                          cqrs-es + PostgreSQL peer (installs PostgreSQL via bench/setup-postgres.sh)
+  faults [--soak] [--minutes N]
+                         the fault suite's long variants (SIGNOFF_FAULTS_LONG=1: more kills,
+                         longer loads) and the NATS permission test, with their summary lines;
+                         --soak also runs the soak (tests/examples/soak.rs, default 3 minutes)
   help                   this text
 
 environment:
@@ -75,6 +81,7 @@ fn real_main() -> Result<ExitCode> {
         }
         "test" => test(&root, &rest),
         "bench" => bench(&root, &rest),
+        "faults" => faults(&root, &rest),
         "run" => run(&root, &rest),
         "lint" => lint(&root),
         "ci" => {
@@ -247,6 +254,50 @@ fn bench(root: &Path, args: &[OsString]) -> Result<ExitCode> {
         .env("SIGNOFF_PG_BIN", &pg_bin);
     with_nats_env(&mut cmd, root, &nats);
     status_to_exit(run_status(&mut cmd)?)
+}
+
+/// The fault suite with [`FAULTS_LONG_ENV`] set (more rounds), then, with
+/// `--soak`, the soak example. Tests run one at a time so each has the machine.
+fn faults(root: &Path, args: &[OsString]) -> Result<ExitCode> {
+    let mut soak = false;
+    let mut minutes = String::from("3");
+    let mut args = args.iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--soak" => soak = true,
+            "--minutes" => match args.next() {
+                Some(m) if m.parse::<f64>().is_ok() => minutes = m,
+                _ => bail!("usage: cargo xtask faults [--soak] [--minutes N]"),
+            },
+            _ => bail!("usage: cargo xtask faults [--soak] [--minutes N]"),
+        }
+    }
+    let nats = ensure_nats_server(root, false)?;
+    eprintln!("xtask: using nats-server {}", nats.display());
+    let mut suite = cargo(root);
+    suite
+        .args(["test", "--package", "signoff-tests"])
+        .args(["--test", "faults", "--test", "faults_cluster"])
+        .args(["--test", "nats_permissions"])
+        .args(["--", "--nocapture", "--test-threads", "1"])
+        .env(FAULTS_LONG_ENV, "1");
+    with_nats_env(&mut suite, root, &nats);
+    let code = status_to_exit(run_status(&mut suite)?)?;
+    if code != ExitCode::SUCCESS || !soak {
+        return Ok(code);
+    }
+    let mut run = cargo(root);
+    run.args([
+        "run",
+        "--package",
+        "signoff-tests",
+        "--example",
+        "soak",
+        "--",
+    ])
+    .args(["--minutes", &minutes]);
+    with_nats_env(&mut run, root, &nats);
+    status_to_exit(run_status(&mut run)?)
 }
 
 fn run(root: &Path, args: &[OsString]) -> Result<ExitCode> {
