@@ -135,9 +135,49 @@ impl Condition {
         match self.program.execute(&context) {
             Ok(cel::Value::Bool(b)) => Ok(b),
             Ok(other) => Err(failed(format!("yields {:?}, not a bool", other.type_of()))),
-            Err(e) => Err(failed(e.to_string())),
+            Err(e) => Err(failed(describe_failure(&e))),
         }
     }
+}
+
+/// An evaluation error in words that never print the values involved: a
+/// map's entries come out in hash order (so the same command would get a
+/// different message each time) and the parameters can be 64 KiB.
+#[allow(deprecated)]
+fn describe_failure(error: &cel::ExecutionError) -> String {
+    use cel::ExecutionError as E;
+    let t = |v: &cel::Value| format!("{:?}", v.type_of());
+    let described = match error {
+        E::UnsupportedTargetType { target } => format!("invalid argument of type {}", t(target)),
+        E::NotSupportedAsMethod { method, target } => {
+            format!("method '{method}' is not supported on type {}", t(target))
+        }
+        E::UnsupportedKeyType(v) => format!("a value of type {} cannot be a map key", t(v)),
+        E::ValuesNotComparable(a, b) => format!("{} cannot be compared to {}", t(a), t(b)),
+        E::UnsupportedUnaryOperator(op, v) => {
+            format!("unary operator '{op}' is not supported on type {}", t(v))
+        }
+        E::UnsupportedBinaryOperator(op, a, b) => format!(
+            "binary operator '{op}' is not supported on types {} and {}",
+            t(a),
+            t(b)
+        ),
+        E::UnsupportedMapIndex(v) | E::UnsupportedListIndex(v) => {
+            format!("a value of type {} cannot be an index", t(v))
+        }
+        E::UnsupportedIndex(i, v) => {
+            format!("a value of type {} cannot index type {}", t(i), t(v))
+        }
+        E::DivisionByZero(_) => "division by zero".into(),
+        E::RemainderByZero(_) => "remainder by zero".into(),
+        E::Overflow(op, a, b) => {
+            format!("operator '{op}' overflows on types {} and {}", t(a), t(b))
+        }
+        E::IndexOutOfBounds(_) => "index out of bounds".into(),
+        E::DuplicateKey(v) => format!("a map literal repeats a key of type {}", t(v)),
+        other => other.to_string(),
+    };
+    truncate(&described)
 }
 
 /// JSON to CEL: integers become `int` (so `amount + 1` and `amount > 10000`

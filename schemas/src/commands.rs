@@ -186,6 +186,11 @@ fn decode_naming_the_field<'de, T: Deserialize<'de>>(
             (true, None) => "body".to_owned(),
             (false, None) => path,
         };
+        // An unknown field named "" leaves the path empty or ending in a dot.
+        let field = match field.trim_end_matches('.') {
+            "" => "body".to_owned(),
+            trimmed => trimmed.to_owned(),
+        };
         DecodeError::Malformed { field, problem }
     })
 }
