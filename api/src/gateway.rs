@@ -263,12 +263,32 @@ impl Gateway {
 
     async fn execute(&self, command: ApprovalCommand, command_hash: String) -> Reply {
         let mut unavailable = 0;
+        // The first attempt decides on what this gateway already knows, with
+        // no round trip to the server: the cached request, or for a submit of
+        // a request it never saw, an empty one. Staleness costs nothing but a
+        // retry: the append carries the sequence decided on (a conflict or a
+        // duplicate command id reloads), and a refusal is only answered after
+        // deciding again on a fresh load.
+        let mut optimistic = true;
         for attempt in 0..MAX_ATTEMPTS {
-            let loaded = match self.store.load(command.request_id).await {
-                Ok(loaded) => loaded,
-                Err(e) => match retry_or_fail(e, &mut unavailable).await {
-                    Some(reply) => return reply,
-                    None => continue,
+            let assumed = if optimistic {
+                self.store.cached(command.request_id).or_else(|| {
+                    matches!(command.action, Action::Submit { .. })
+                        .then(|| Loaded::empty(command.request_id))
+                })
+            } else {
+                None
+            };
+            optimistic = false;
+            let from_cache = assumed.is_some();
+            let loaded = match assumed {
+                Some(loaded) => loaded,
+                None => match self.store.load(command.request_id).await {
+                    Ok(loaded) => loaded,
+                    Err(e) => match retry_or_fail(e, &mut unavailable).await {
+                        Some(reply) => return reply,
+                        None => continue,
+                    },
                 },
             };
             if let Some(applied) = loaded.commands.get(&command.command_id) {
@@ -287,6 +307,8 @@ impl Gateway {
             }
             let events = match loaded.aggregate.decide(&command, self.directory.as_ref()) {
                 Ok(events) => events,
+                // Perhaps refused only because the cached state was stale.
+                Err(_) if from_cache => continue,
                 Err(e) => {
                     let field = match &e {
                         signoff_eventstore::CommandError::Domain(d) => d.field().map(str::to_owned),
@@ -322,7 +344,10 @@ impl Gateway {
                 // Stored before by another attempt with this command id: the reload finds it.
                 Ok(_) => continue,
                 Err(StoreError::Conflict { .. }) => {
-                    self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                    // A stale guess is not a race with another writer.
+                    if !from_cache {
+                        self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                    }
                     self.store.forget(command.request_id);
                     tokio::time::sleep(Duration::from_millis((attempt as u64) * 2)).await;
                 }

@@ -171,22 +171,38 @@ fn fmt_value(v: f64) -> String {
 struct Args {
     quick: bool,
     out: PathBuf,
+    /// `commands`, `readpath` (fill, raw read, catch-up, audit), `load`, `memory`.
+    phases: Vec<String>,
 }
+
+const PHASES: [&str; 4] = ["commands", "readpath", "load", "memory"];
 
 fn args() -> anyhow::Result<Args> {
     let mut quick = false;
     let mut out = None;
+    let mut phases: Vec<String> = PHASES.iter().map(|p| p.to_string()).collect();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
             "--out" => out = Some(PathBuf::from(args.next().context("--out DIR")?)),
+            "--only" => {
+                phases = args
+                    .next()
+                    .context("--only PHASE[,PHASE]")?
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect();
+                if let Some(p) = phases.iter().find(|p| !PHASES.contains(&p.as_str())) {
+                    anyhow::bail!("unknown phase {p}; phases: {}", PHASES.join(","));
+                }
+            }
             "-h" | "--help" => {
-                println!("usage: signoff-bench [--quick] [--out DIR]");
+                println!("usage: signoff-bench [--quick] [--out DIR] [--only commands,readpath,load,memory]");
                 std::process::exit(0);
             }
             other => anyhow::bail!(
-                "unknown argument {other}; usage: signoff-bench [--quick] [--out DIR]"
+                "unknown argument {other}; usage: signoff-bench [--quick] [--out DIR] [--only commands,readpath,load,memory]"
             ),
         }
     }
@@ -198,7 +214,7 @@ fn args() -> anyhow::Result<Args> {
             root.join("results")
         }
     });
-    Ok(Args { quick, out })
+    Ok(Args { quick, out, phases })
 }
 
 fn machine() -> String {
@@ -260,23 +276,26 @@ fn best(points: &[(usize, RunResult)]) -> (usize, f64) {
         .fold((0, 0.0), |a, b| if b.1 > a.1 { b } else { a })
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = args()?;
-    let plan = Plan::new(args.quick);
-    std::fs::create_dir_all(&args.out)?;
-    let started = Instant::now();
-    let machine = machine();
-    eprintln!(
-        "signoff-bench{}: {machine}",
-        if plan.quick { " --quick" } else { "" }
-    );
-    let dir = tempfile::Builder::new().prefix("signoff-bench").tempdir()?;
-    let mut table = Table::default();
+/// The concurrency sweeps, for the plot.
+#[derive(Default)]
+struct Sweeps {
+    raw_always: Vec<(usize, RunResult)>,
+    gw_always: Vec<(usize, RunResult)>,
+    raw_default: Vec<(usize, RunResult)>,
+    gw_default: Vec<(usize, RunResult)>,
+    peer: Vec<(usize, RunResult)>,
+    sizes: (usize, usize),
+}
 
+/// 1, 2 and 7: the command mix on raw JetStream, the gateway and the peer.
+async fn command_phase(
+    plan: &Plan,
+    dir: &std::path::Path,
+    table: &mut Table,
+) -> anyhow::Result<Sweeps> {
     // --- servers, gateways, peer ---------------------------------------
-    let always = Server::start(dir.path(), "always", true).await?;
-    let default = Server::start(dir.path(), "default", false).await?;
+    let always = Server::start(dir, "always", true).await?;
+    let default = Server::start(dir, "default", false).await?;
     let gateways = [
         signoff_api::dev::start_gateway(&always.config(), Arc::new(SystemClock)).await?,
         signoff_api::dev::start_gateway(&default.config(), Arc::new(SystemClock)).await?,
@@ -299,40 +318,19 @@ async fn main() -> anyhow::Result<()> {
         "== commands: {} requests (submit + approve), callers {:?}",
         plan.sweep_requests, plan.sweep_callers
     );
-    let sw_raw_always = sweep(
-        "raw JetStream, sync always",
-        &raw_always,
-        plan.sweep_requests,
-        &plan.sweep_callers,
-    )
-    .await?;
-    let sw_gw_always = sweep(
-        "signoff, sync always",
-        &gw_always,
-        plan.sweep_requests,
-        &plan.sweep_callers,
-    )
-    .await?;
-    let sw_raw_default = sweep(
-        "raw JetStream, default sync",
-        &raw_default,
-        plan.sweep_requests,
-        &plan.sweep_callers,
-    )
-    .await?;
-    let sw_gw_default = sweep(
-        "signoff, default sync",
-        &gw_default,
-        plan.sweep_requests,
-        &plan.sweep_callers,
-    )
-    .await?;
-    let mut sw_peer = Vec::new();
+    // Interleaved by concurrency, so a slow spell of the machine (the disk's
+    // fsync rate swings) hits every target alike.
+    let (mut sw_raw_always, mut sw_gw_always, mut sw_raw_default, mut sw_gw_default, mut sw_peer) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for &c in &plan.sweep_callers {
+        let n = plan.sweep_requests;
+        sw_raw_always.extend(sweep("raw JetStream, sync always", &raw_always, n, &[c]).await?);
+        sw_gw_always.extend(sweep("signoff, sync always", &gw_always, n, &[c]).await?);
+        sw_raw_default.extend(sweep("raw JetStream, default sync", &raw_default, n, &[c]).await?);
+        sw_gw_default.extend(sweep("signoff, default sync", &gw_default, n, &[c]).await?);
         let pool = pg.pool(c.clamp(2, 100) as u32).await?;
         let peer = Arc::new(targets::Peer::new(pool.clone()));
-        let mut points = sweep("cqrs-es + postgres-es", &peer, plan.sweep_requests, &[c]).await?;
-        sw_peer.append(&mut points);
+        sw_peer.extend(sweep("cqrs-es + postgres-es", &peer, n, &[c]).await?);
         pool.close().await;
     }
 
@@ -459,10 +457,12 @@ async fn main() -> anyhow::Result<()> {
         let requests = ((rate * plan.half_load_secs / 2.0) as usize).clamp(100, 20_000);
         (rate, requests)
     };
-    let max_ra = raw_a.max(big_raw_a.throughput());
-    let max_ga = gw_a.max(big_gw_a.throughput());
-    let max_rd = raw_d.max(big_raw_d.throughput());
-    let max_gd = gw_d.max(big_gw_d.throughput());
+    // The maximum is the larger run's closed-loop rate (the sweep's short
+    // runs swing more with the fsync rate of the moment).
+    let max_ra = big_raw_a.throughput();
+    let max_ga = big_gw_a.throughput();
+    let max_rd = big_raw_d.throughput();
+    let max_gd = big_gw_d.throughput();
     let (rate, req) = half(max_ra);
     let hl_raw_a = open_loop(raw_always.clone(), req, rate).await?;
     let (rate, req) = half(max_ga);
@@ -511,19 +511,25 @@ async fn main() -> anyhow::Result<()> {
         g.shutdown().await;
     }
     drop(pg);
+    Ok(Sweeps {
+        raw_always: sw_raw_always,
+        gw_always: sw_gw_always,
+        raw_default: sw_raw_default,
+        gw_default: sw_gw_default,
+        peer: sw_peer,
+        sizes: (submit_size, approve_size),
+    })
+}
 
-    // --- 3+4: the big log: raw read, catch-up, audit -------------------
-    eprintln!("== filling a log with {} pending requests", plan.background);
-    drop(always);
-    let big_log = Server::start(dir.path(), "big", false).await?;
-    let fill_started = Instant::now();
-    let (commits, events) = world::fill_pending(&big_log.store, plan.background, 512).await?;
-    let fill_secs = fill_started.elapsed().as_secs_f64();
-    table.add(
-        format!("fill: {commits} submit commits through EventStore::append (512 in flight, default sync)"),
-        commits as f64 / fill_secs,
-        "commits/s",
-    );
+/// 3 and 4: the raw read of the big log, the projector's catch-up, audit
+/// replay and verify. Returns the raw read rate (messages/s).
+async fn readpath_phase(
+    dir: &std::path::Path,
+    big_log: &Server,
+    commits: u64,
+    events: u64,
+    table: &mut Table,
+) -> anyhow::Result<f64> {
     let (read, read_secs) = readpath::raw_read(&big_log).await?;
     let raw_read_rate = read as f64 / read_secs;
     table
@@ -534,8 +540,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .ratio("baseline", 1.0);
     let events_per_commit = events as f64 / commits as f64;
-    let (caught, catch_secs, db) =
-        readpath::catch_up(&big_log, &dir.path().join("catchup")).await?;
+    let (caught, catch_secs, db) = readpath::catch_up(&big_log, &dir.join("catchup")).await?;
     let catch_rate = caught as f64 / catch_secs;
     table.add(
         format!(
@@ -589,10 +594,19 @@ async fn main() -> anyhow::Result<()> {
             verify_rate >= 0.5 * raw_read_rate * events_per_commit,
         );
     drop(db);
+    Ok(raw_read_rate)
+}
 
+/// 5: loading one request, by stream size and by history length.
+async fn load_phase(
+    plan: &Plan,
+    dir: &std::path::Path,
+    big_log: &Server,
+    table: &mut Table,
+) -> anyhow::Result<()> {
     // --- 5: load cost ---------------------------------------------------
     eprintln!("== load cost");
-    let small_log = Server::start(dir.path(), "small", false).await?;
+    let small_log = Server::start(dir, "small", false).await?;
     world::fill_pending(&small_log.store, plan.small_background, 256).await?;
     let mut loads = Vec::new();
     for server in [&small_log, &big_log] {
@@ -673,10 +687,22 @@ async fn main() -> anyhow::Result<()> {
         )
         .ratio("uncached", ms(big_long.1) / ms(big_long.0));
     drop(small_log);
+    Ok(())
+}
 
+/// 6: peak RSS of the processes.
+async fn memory_phase(
+    plan: &Plan,
+    dir: &std::path::Path,
+    big_log: &Server,
+    commits: u64,
+    raw_read_rate: Option<f64>,
+    table: &mut Table,
+) -> anyhow::Result<()> {
+    let bg_big = plan.background;
     // --- 6: memory --------------------------------------------------------
     eprintln!("== memory: signoff gateway, projector, scheduler processes");
-    let mem_dir = dir.path().join("memory");
+    let mem_dir = dir.join("memory");
     std::fs::create_dir_all(&mem_dir)?;
     let mem = memory::measure(&big_log, &mem_dir, 2_000).await?;
     table.add(
@@ -694,16 +720,66 @@ async fn main() -> anyhow::Result<()> {
         mem.scheduler_mib,
         "MiB",
     );
-    table
-        .add(
-            "signoff projector process catch-up",
-            caught as f64 / mem.projector_secs,
-            "commits/s",
+    let rate = commits as f64 / mem.projector_secs;
+    let row = table.add("signoff projector process catch-up", rate, "commits/s");
+    if let Some(raw) = raw_read_rate {
+        row.ratio("raw read", rate / raw);
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let plan = Plan::new(args.quick);
+    std::fs::create_dir_all(&args.out)?;
+    let started = Instant::now();
+    let machine = machine();
+    eprintln!(
+        "signoff-bench{}: {machine}",
+        if plan.quick { " --quick" } else { "" }
+    );
+    let dir = tempfile::Builder::new().prefix("signoff-bench").tempdir()?;
+    let mut table = Table::default();
+
+    let sweeps = if args.phases.iter().any(|p| p == "commands") {
+        command_phase(&plan, dir.path(), &mut table).await?
+    } else {
+        Sweeps::default()
+    };
+    let (submit_size, approve_size) = sweeps.sizes;
+
+    // --- 3+4: the big log: raw read, catch-up, audit -------------------
+    eprintln!("== filling a log with {} pending requests", plan.background);
+    let big_log = Server::start(dir.path(), "big", false).await?;
+    let fill_started = Instant::now();
+    let (commits, events) = world::fill_pending(&big_log.store, plan.background, 512).await?;
+    let fill_secs = fill_started.elapsed().as_secs_f64();
+    table.add(
+        format!("fill: {commits} submit commits through EventStore::append (512 in flight, default sync)"),
+        commits as f64 / fill_secs,
+        "commits/s",
+    );
+    let phase = |name: &str| args.phases.iter().any(|p| p == name);
+    let raw_read_rate = if phase("readpath") {
+        Some(readpath_phase(dir.path(), &big_log, commits, events, &mut table).await?)
+    } else {
+        None
+    };
+    if phase("load") {
+        load_phase(&plan, dir.path(), &big_log, &mut table).await?;
+    }
+    if phase("memory") {
+        memory_phase(
+            &plan,
+            dir.path(),
+            &big_log,
+            commits,
+            raw_read_rate,
+            &mut table,
         )
-        .ratio(
-            "raw read",
-            caught as f64 / mem.projector_secs / raw_read_rate,
-        );
+        .await?;
+    }
 
     // --- the table, the plot, the files ----------------------------------
     let total = started.elapsed().as_secs_f64();
@@ -735,16 +811,24 @@ async fn main() -> anyhow::Result<()> {
             series(
                 "raw JetStream publish, sync always",
                 "#1f77b4",
-                &sw_raw_always,
+                &sweeps.raw_always,
             ),
-            series("signoff commands, sync always", "#d62728", &sw_gw_always),
+            series(
+                "signoff commands, sync always",
+                "#d62728",
+                &sweeps.gw_always,
+            ),
             series(
                 "raw JetStream publish, default sync",
                 "#7fb8e0",
-                &sw_raw_default,
+                &sweeps.raw_default,
             ),
-            series("signoff commands, default sync", "#f08080", &sw_gw_default),
-            series("cqrs-es + postgres-es (fsync on)", "#2ca02c", &sw_peer),
+            series(
+                "signoff commands, default sync",
+                "#f08080",
+                &sweeps.gw_default,
+            ),
+            series("cqrs-es + postgres-es (fsync on)", "#2ca02c", &sweeps.peer),
         ],
     );
     std::fs::write(args.out.join("concurrency.svg"), svg)?;
@@ -756,11 +840,11 @@ async fn main() -> anyhow::Result<()> {
         ),
     )?;
     let sweep_csv: String = [
-        ("raw-always", &sw_raw_always),
-        ("signoff-always", &sw_gw_always),
-        ("raw-default", &sw_raw_default),
-        ("signoff-default", &sw_gw_default),
-        ("peer", &sw_peer),
+        ("raw-always", &sweeps.raw_always),
+        ("signoff-always", &sweeps.gw_always),
+        ("raw-default", &sweeps.raw_default),
+        ("signoff-default", &sweeps.gw_default),
+        ("peer", &sweeps.peer),
     ]
     .iter()
     .flat_map(|(name, points)| {
@@ -780,7 +864,6 @@ async fn main() -> anyhow::Result<()> {
         format!("target,callers,commands_per_s,p50_ms,p99_ms,p999_ms\n{sweep_csv}"),
     )?;
     eprintln!("wrote {}", args.out.display());
-    drop(default);
     drop(big_log);
     Ok(())
 }

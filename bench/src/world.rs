@@ -77,13 +77,17 @@ impl Server {
         })
     }
 
+    /// The config a `signoff` process of this server loads: the named parts,
+    /// everything else at its default (built through serde, so options added
+    /// to the config later need no change here).
     pub fn config(&self) -> SignoffConfig {
-        SignoffConfig {
-            nats_url: self.nats.url(),
-            stream: StreamConfig::default(),
-            auth: auth(),
-            directory: directory(),
-        }
+        serde_json::from_value(serde_json::json!({
+            "natsUrl": self.nats.url(),
+            "stream": StreamConfig::default(),
+            "auth": auth(),
+            "directory": directory(),
+        }))
+        .expect("a valid config")
     }
 
     pub fn settings(&self) -> &StreamSettings {

@@ -193,6 +193,18 @@ impl EventStore {
         Ok(loaded)
     }
 
+    /// The cached copy of a request, without asking the server. It may be
+    /// stale: a caller that decides on it must append with its
+    /// `last_sequence` (a conflict says it was stale) and must not answer a
+    /// refusal decided on it without loading again.
+    pub fn cached(&self, request_id: RequestId) -> Option<Loaded> {
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .get(&request_id)
+            .cloned()
+    }
+
     /// Every commit of a request after stream sequence `after` (0: all), in order.
     pub async fn read_commits(
         &self,

@@ -98,8 +98,43 @@ impl AuditRecord {
     pub fn compute_hash(&self) -> String {
         let mut value = serde_json::to_value(self).expect("audit records serialize");
         value.as_object_mut().expect("object").remove("hash");
-        let canonical = signoff_engine::raw_json::canonical_json(&value);
-        format!("sha256:{}", hex::encode(Sha256::digest(canonical)))
+        let mut canonical = Vec::with_capacity(1024);
+        write_canonical(&value, &mut canonical);
+        format!("sha256:{}", hex::encode(Sha256::digest(&canonical)))
+    }
+}
+
+/// The bytes of `signoff_engine::raw_json::canonical_json` (keys sorted,
+/// compact), written straight into `out` without a string per key: the
+/// projector hashes one record per event, so this is on its hot path.
+fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, key).expect("writing to a Vec");
+                out.push(b':');
+                write_canonical(item, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar).expect("writing to a Vec"),
     }
 }
 
@@ -319,5 +354,24 @@ fn describe_resolution(resolution: &Resolution) -> String {
             }
             _ => format!("custom logic default at {local_time} ({time_zone})"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_bytes_are_the_engines() {
+        let value: serde_json::Value = serde_json::from_str(
+            r#"{"z":[1,2.5,-3e-7,{"b":null,"a":true}],"a":"quote \" slash \\ tab \t é ☃ \u0001","m":{"y":{},"x":[]},"n":18446744073709551615}"#,
+        )
+        .unwrap();
+        let mut ours = Vec::new();
+        write_canonical(&value, &mut ours);
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            signoff_engine::raw_json::canonical_json(&value)
+        );
     }
 }
