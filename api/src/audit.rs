@@ -160,7 +160,9 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 (Some(url), None) => {
                     let token =
                         token.context("--api needs an Admin token: --token or SIGNOFF_TOKEN")?;
-                    verify_api(&store, &url, &token, Duration::from_secs(wait_secs)).await
+                    verify_api(&store, &url, &token, Duration::from_secs(wait_secs))
+                        .await
+                        .map(|_| ())
                 }
                 (None, None) => bail!("give --db PATH (projector stopped) or --api URL --token T"),
             }
@@ -1176,12 +1178,12 @@ async fn verify_db(store: &EventStore, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn verify_api(
+pub async fn verify_api(
     store: &EventStore,
     url: &str,
     token: &str,
     wait: Duration,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<VerifySummary> {
     let last = last_sequence(store).await?;
     let expected = expected_from_log(store, Some(last)).await?;
     // The projector may lag behind the log: the API waits until it has folded `last`.
@@ -1199,7 +1201,7 @@ async fn verify_api(
         );
     }
     verified(&summary);
-    Ok(())
+    Ok(summary)
 }
 
 // ---------------------------------------------------------------------------

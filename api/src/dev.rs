@@ -22,6 +22,8 @@ pub struct DevOptions {
     pub port: Option<u16>,
     /// Where the HTTP query API listens.
     pub http: std::net::SocketAddr,
+    /// Run the demo feed once everything is up.
+    pub demo: bool,
 }
 
 /// The team directory of the product guide's examples.
@@ -122,24 +124,69 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     let read_side =
         crate::readside::start(&config, &data_dir.join("projection"), options.http).await?;
 
+    let webhooks = if config.webhooks.is_empty() {
+        None
+    } else {
+        let client = async_nats::connect(&config.nats_url).await?;
+        let store = Arc::new(EventStore::open(client, config.stream.settings()).await?);
+        Some(crate::webhooks::start(store, &config.webhooks).await?)
+    };
+
+    print_connection_info(&config, &config_path, &data_dir, &read_side.http_url())?;
+    if options.demo {
+        let verified = crate::demo::run(&config, &read_side.http_url())
+            .await
+            .context("the demo feed failed")?;
+        println!();
+        print_connection_info(&config, &config_path, &data_dir, &read_side.http_url())?;
+        println!(
+            "demo done: {verified}. signoff keeps running (`signoff dev --no-demo` skips the demo); Ctrl-C stops it."
+        );
+    } else {
+        println!("Press Ctrl-C to stop.");
+    }
+    tokio::signal::ctrl_c().await?;
+    println!("stopping...");
+    handle.shutdown().await;
+    if let Some(webhooks) = webhooks {
+        webhooks.shutdown().await;
+    }
+    read_side.shutdown().await;
+    scheduler.shutdown().await;
+    nats.kill().await?;
+    Ok(())
+}
+
+fn print_connection_info(
+    config: &SignoffConfig,
+    config_path: &std::path::Path,
+    data_dir: &std::path::Path,
+    api: &str,
+) -> anyhow::Result<()> {
     let issuer = TokenIssuer::new(&config.auth)?;
     println!("signoff is running.");
     println!(
         "  NATS (JetStream, sync_interval: always): {}",
         config.nats_url
     );
-    println!("  commands: request/reply on signoff.cmd.<submit|approve|reject|cancel|expire|escalate|record-execution>");
+    println!(
+        "  commands: request/reply on signoff.cmd.<{}>",
+        signoff_schemas::subjects::ACTIONS.join("|")
+    );
     println!(
         "  events:   stream {} on {}.<request id>",
         config.stream.name, config.stream.subject_prefix
     );
-    println!(
-        "  query API: {} (OpenAPI at {}/openapi.json)",
-        read_side.http_url(),
-        read_side.http_url()
-    );
+    println!("  query API: {api} (OpenAPI at {api}/openapi.json)");
+    if !config.webhooks.is_empty() {
+        let names: Vec<&str> = config.webhooks.iter().map(|w| w.name.as_str()).collect();
+        println!("  webhooks: {}", names.join(", "));
+    }
     println!("  config:   {}", config_path.display());
     println!("  data:     {}", data_dir.display());
+    println!(
+        "  try:      signoff inbox --as sam --api {api}   |   signoff watch --as alice   |   signoff show <id> --as alice"
+    );
     println!(
         "  tokens (valid 12 h; `signoff token issue --config {} --user U` makes more):",
         config_path.display()
@@ -152,12 +199,5 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     ] {
         println!("    {user:<10} {}", issuer.issue(user, &roles, 12 * 3600));
     }
-    println!("Press Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await?;
-    println!("stopping...");
-    handle.shutdown().await;
-    read_side.shutdown().await;
-    scheduler.shutdown().await;
-    nats.kill().await?;
     Ok(())
 }

@@ -7,9 +7,11 @@
 //! `signoff-engine`; this crate authenticates, decodes, loads, appends, replies.
 
 pub mod audit;
+pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod dev;
 pub mod gateway;
 pub mod http;

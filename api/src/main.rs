@@ -4,18 +4,15 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
-use serde_json::json;
-use signoff_api::client::{wait_for_decision, CommandClient};
+use signoff_api::cli::{self, Connection};
 use signoff_api::clock::SystemClock;
 use signoff_api::config::SignoffConfig;
 use signoff_api::identity::TokenIssuer;
-use signoff_engine::{RequestId, Role};
+use signoff_engine::Role;
 use signoff_eventstore::EventStore;
-use signoff_schemas::Reply;
 use uuid::Uuid;
 
 #[derive(Parser)]
@@ -29,26 +26,9 @@ struct Cli {
     command: Command,
 }
 
-#[derive(clap::Args)]
-struct Connection {
-    /// Config file (signoff.json); `signoff dev` writes one into its data dir.
-    #[arg(
-        long,
-        env = "SIGNOFF_CONFIG",
-        default_value = ".signoff-dev/signoff.json"
-    )]
-    config: PathBuf,
-    /// Identity token; default: one issued from the config's key for --as.
-    #[arg(long, env = "SIGNOFF_TOKEN")]
-    token: Option<String>,
-    /// With no --token, issue a token for this user from the config (dev only).
-    #[arg(long = "as", env = "SIGNOFF_USER")]
-    user: Option<String>,
-}
-
 #[derive(Subcommand)]
 enum Command {
-    /// Run the whole system locally: a JetStream server and the gateway.
+    /// Run the whole system locally (JetStream, gateway, scheduler, projector, query API, webhooks) and a demo feed.
     Dev {
         #[arg(long, default_value = ".signoff-dev")]
         data_dir: PathBuf,
@@ -58,6 +38,9 @@ enum Command {
         /// Where the HTTP query API listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: std::net::SocketAddr,
+        /// Skip the demo feed (start the system and wait).
+        #[arg(long)]
+        no_demo: bool,
     },
     /// Run one command gateway (join any number to the same queue group).
     Gateway {
@@ -113,6 +96,26 @@ enum Command {
         params: String,
         #[arg(long)]
         request_id: Option<Uuid>,
+        /// Wait up to this many seconds for the decision and print it.
+        #[arg(long)]
+        wait: Option<u64>,
+    },
+    /// What waits for you (or, for admins, --user's inbox), from the query API.
+    Inbox {
+        #[command(flatten)]
+        connection: Connection,
+        /// The HTTP query API (`signoff dev` and `signoff projector` print it).
+        #[arg(long, env = "SIGNOFF_API", default_value = "http://127.0.0.1:8080")]
+        api: String,
+        /// Another user's inbox (admins only).
+        #[arg(long = "user")]
+        of: Option<String>,
+    },
+    /// A request as its log tells it: parameters, context, UI hints, votes, execution.
+    Show {
+        #[command(flatten)]
+        connection: Connection,
+        request_id: Uuid,
     },
     /// Approve the current stage of a request.
     Approve {
@@ -138,13 +141,45 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Follow a request's log until its decision.
+    /// Live decisions of every request (or wait for one request's decision).
     Watch {
         #[command(flatten)]
         connection: Connection,
-        request_id: Uuid,
+        /// Only this request: wait for its decision and exit.
+        request_id: Option<Uuid>,
         #[arg(long, default_value_t = 3600)]
         timeout_secs: u64,
+        /// Replay every decision from the start of the log first.
+        #[arg(long)]
+        from_start: bool,
+    },
+    /// Webhooks: deliver decisions to HTTP endpoints; inspect and replay dead letters.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Run the dispatcher for every webhook in the config.
+    Run {
+        #[arg(long, env = "SIGNOFF_CONFIG")]
+        config: PathBuf,
+    },
+    /// List the deliveries that ran out of attempts.
+    DeadLetters {
+        #[arg(long, env = "SIGNOFF_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        webhook: Option<String>,
+    },
+    /// Deliver a webhook's dead letters again (same body and key); delivered ones are removed.
+    Replay {
+        #[arg(long, env = "SIGNOFF_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        webhook: String,
     },
 }
 
@@ -159,6 +194,10 @@ enum TokenCommand {
         /// admin or scheduler; repeat for several.
         #[arg(long = "role")]
         roles: Vec<String>,
+        /// Check that the user is in this team of the config's directory
+        /// (membership comes from the directory, never from the token); repeatable.
+        #[arg(long = "team")]
+        teams: Vec<String>,
         #[arg(long, default_value_t = 3600)]
         ttl_secs: u64,
     },
@@ -178,11 +217,13 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             port,
             http,
+            no_demo,
         } => {
             signoff_api::dev::run(signoff_api::dev::DevOptions {
                 data_dir,
                 port,
                 http,
+                demo: !no_demo,
             })
             .await
         }
@@ -230,10 +271,12 @@ async fn main() -> anyhow::Result<()> {
                     config,
                     user,
                     roles,
+                    teams,
                     ttl_secs,
                 },
         } => {
             let config = SignoffConfig::load(&config)?;
+            check_teams(&config, &user, &teams)?;
             let roles = roles
                 .iter()
                 .map(|r| parse_role(r))
@@ -249,71 +292,131 @@ async fn main() -> anyhow::Result<()> {
             spec,
             params,
             request_id,
-        } => {
-            let spec_text = if spec.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())?
-            } else {
-                std::fs::read_to_string(&spec)
-                    .with_context(|| format!("reading {}", spec.display()))?
-            };
-            let spec: serde_json::Value =
-                serde_json::from_str(&spec_text).context("the spec is not JSON")?;
-            let params: serde_json::Value =
-                serde_json::from_str(&params).context("--params is not JSON")?;
-            let body = json!({
-                "commandId": Uuid::new_v4(),
-                "requestId": request_id.unwrap_or_else(Uuid::new_v4),
-                "spec": spec,
-                "params": params,
-            });
-            send(&connection, "submit", body).await
-        }
+            wait,
+        } => cli::submit(&connection, &spec, &params, request_id, wait).await,
+        Command::Inbox {
+            connection,
+            api,
+            of,
+        } => cli::inbox(&connection, &api, of.as_deref()).await,
+        Command::Show {
+            connection,
+            request_id,
+        } => cli::show(&connection, request_id).await,
         Command::Approve {
             connection,
             request_id,
             comment,
-        } => {
-            act(
-                &connection,
-                "approve",
-                request_id,
-                json!({"comment": comment}),
-            )
-            .await
-        }
+        } => cli::act(&connection, "approve", request_id, comment.as_deref()).await,
         Command::Reject {
             connection,
             request_id,
             reason,
-        } => act(&connection, "reject", request_id, json!({"reason": reason})).await,
+        } => cli::act(&connection, "reject", request_id, Some(&reason)).await,
         Command::Cancel {
             connection,
             request_id,
             reason,
-        } => act(&connection, "cancel", request_id, json!({"reason": reason})).await,
+        } => cli::act(&connection, "cancel", request_id, reason.as_deref()).await,
         Command::Watch {
             connection,
             request_id,
             timeout_secs,
-        } => {
-            let config = SignoffConfig::load(&connection.config)?;
-            let client = async_nats::connect(&config.nats_url).await?;
-            let store = EventStore::open(client, config.stream.settings()).await?;
-            match wait_for_decision(
-                &store,
-                RequestId(request_id),
-                Duration::from_secs(timeout_secs),
-            )
-            .await?
-            {
-                Some((stored, decision)) => {
-                    println!("{} at stream sequence {}", decision.name(), stored.sequence);
-                    Ok(())
-                }
-                None => bail!("no decision within {timeout_secs} s"),
+            from_start,
+        } => cli::watch(&connection, request_id, timeout_secs, from_start).await,
+        Command::Webhooks { command } => run_webhooks(command).await,
+    }
+}
+
+async fn run_webhooks(command: WebhooksCommand) -> anyhow::Result<()> {
+    use signoff_api::webhooks;
+    let (WebhooksCommand::Run { config }
+    | WebhooksCommand::DeadLetters { config, .. }
+    | WebhooksCommand::Replay { config, .. }) = &command;
+    let config = SignoffConfig::load(config)?;
+    let client = async_nats::connect(&config.nats_url)
+        .await
+        .with_context(|| format!("connecting to {}", config.nats_url))?;
+    let store = Arc::new(EventStore::open(client, config.stream.settings()).await?);
+    match command {
+        WebhooksCommand::Run { .. } => {
+            if config.webhooks.is_empty() {
+                bail!("the config has no `webhooks`: nothing to deliver");
+            }
+            let handle = webhooks::start(store, &config.webhooks).await?;
+            for webhook in &config.webhooks {
+                tracing::info!(name = %webhook.name, url = %webhook.url, "delivering decisions");
+            }
+            tokio::signal::ctrl_c().await?;
+            handle.shutdown().await;
+            Ok(())
+        }
+        WebhooksCommand::DeadLetters { webhook, .. } => {
+            let letters = webhooks::dead_letters(store.jetstream(), webhook.as_deref()).await?;
+            for (_, letter) in &letters {
+                println!(
+                    "{}  webhook {}  request {}  log sequence {}  after {} attempts: {}",
+                    letter.delivery_id,
+                    letter.webhook,
+                    letter.request_id,
+                    letter.sequence,
+                    letter.attempts,
+                    letter.last_error
+                );
+            }
+            println!("{} dead letter(s)", letters.len());
+            Ok(())
+        }
+        WebhooksCommand::Replay { webhook, .. } => {
+            let hook = config
+                .webhooks
+                .iter()
+                .find(|w| w.name == webhook)
+                .ok_or_else(|| webhooks::WebhookError::Unknown(webhook.clone()))?;
+            let report = webhooks::replay_dead_letters(store.jetstream(), hook).await?;
+            for id in &report.delivered {
+                println!("delivered {id}");
+            }
+            for (id, problem) in &report.still_failing {
+                println!("still failing {id}: {problem}");
+            }
+            println!(
+                "replayed {}: {} delivered, {} still failing",
+                report.delivered.len() + report.still_failing.len(),
+                report.delivered.len(),
+                report.still_failing.len()
+            );
+            if report.still_failing.is_empty() {
+                Ok(())
+            } else {
+                bail!(
+                    "{} dead letter(s) still failing",
+                    report.still_failing.len()
+                )
             }
         }
     }
+}
+
+/// `--team T`: the user must be a member of T in the config's directory.
+fn check_teams(config: &SignoffConfig, user: &str, teams: &[String]) -> anyhow::Result<()> {
+    use signoff_engine::TeamDirectory;
+    for team in teams {
+        let id = signoff_engine::TeamId::parse(team)
+            .map_err(|e| anyhow::anyhow!("--team {team}: {e}"))?;
+        let members = config.directory.members(&id);
+        if members.is_empty() {
+            bail!("--team {team}: no such team in the directory of the config");
+        }
+        if !members.iter().any(|m| m.as_str() == user) {
+            let names: Vec<&str> = members.iter().map(|m| m.as_str()).collect();
+            bail!(
+                "{user} is not a member of {team} (members: {}); team membership comes from the directory in the config, not from the token",
+                names.join(", ")
+            );
+        }
+    }
+    Ok(())
 }
 
 fn parse_role(raw: &str) -> anyhow::Result<Role> {
@@ -331,42 +434,4 @@ async fn run_gateway(config: PathBuf) -> anyhow::Result<()> {
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await;
     Ok(())
-}
-
-/// Sends `action` on an existing request: a fresh command id, the request id and `fields`.
-async fn act(
-    connection: &Connection,
-    action: &str,
-    request_id: Uuid,
-    fields: serde_json::Value,
-) -> anyhow::Result<()> {
-    let mut body = json!({"commandId": Uuid::new_v4(), "requestId": request_id});
-    if let (Some(body), serde_json::Value::Object(fields)) = (body.as_object_mut(), fields) {
-        body.extend(fields);
-    }
-    send(connection, action, body).await
-}
-
-async fn send(
-    connection: &Connection,
-    action: &str,
-    body: serde_json::Value,
-) -> anyhow::Result<()> {
-    let config = SignoffConfig::load(&connection.config)?;
-    let token = match (&connection.token, &connection.user) {
-        (Some(token), _) => token.clone(),
-        (None, Some(user)) => TokenIssuer::new(&config.auth)?.issue(user, &[], 300),
-        (None, None) => {
-            bail!("give --token (or SIGNOFF_TOKEN), or --as USER to issue one from the config")
-        }
-    };
-    let client = async_nats::connect(&config.nats_url).await?;
-    let reply = CommandClient::new(client, token)
-        .send(action, &body)
-        .await?;
-    println!("{}", serde_json::to_string_pretty(&reply)?);
-    match reply {
-        Reply::Accepted(_) => Ok(()),
-        Reply::Error(e) => bail!("{}: {}", e.code, e.message),
-    }
 }

@@ -175,10 +175,11 @@ impl Stage {
     }
 }
 
-/// The sequential chain as one spec: the first stage's title names the request.
+/// The sequential chain as one spec, titled by its stages ("A → B → C").
 pub(crate) fn sequential_spec(stages: Vec<Stage>) -> WorkflowSpec {
+    let title: Vec<&str> = stages.iter().map(|s| s.spec.title.as_str()).collect();
     WorkflowSpec {
-        title: stages.first().map(|s| s.spec.title.clone()),
+        title: (!title.is_empty()).then(|| title.join(" → ")),
         stages: Some(stages.into_iter().map(|s| s.spec).collect()),
         ..WorkflowSpec::default()
     }

@@ -69,6 +69,9 @@ impl TestEnv {
     }
 
     pub async fn start_with_gateways(count: usize) -> Self {
+        // reqwest is built with rustls and no default crypto provider (see the
+        // webhooks); tests' HTTP clients need one installed process-wide.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let _ = tracing_subscriber::fmt()
             .with_env_filter(signoff_api::identity::redact_secrets(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -302,9 +305,16 @@ pub fn signoff_binary() -> std::path::PathBuf {
     let built = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
     let stale = match built {
         None => true,
-        Some(built) => ["api", "engine", "eventstore", "projections", "schemas"]
-            .iter()
-            .any(|krate| newer_than(&root.join(krate), built)),
+        Some(built) => [
+            "api",
+            "client",
+            "engine",
+            "eventstore",
+            "projections",
+            "schemas",
+        ]
+        .iter()
+        .any(|krate| newer_than(&root.join(krate), built)),
     };
     if stale {
         let status = std::process::Command::new(env!("CARGO"))
