@@ -489,6 +489,40 @@ fn submitted_record(state: &ApiState, id: RequestId) -> Result<RequestRecord, Ap
     }
 }
 
+/// May `actor` read this request's view (parameters and context included)? Its
+/// parties: the requester, anyone its plan names as an approver or an
+/// escalation target (directly, or through a team they belong to now), anyone
+/// who voted on it — and admins (a token role, never a user name).
+fn may_read(state: &ApiState, record: &RequestRecord, actor: &Actor) -> bool {
+    if actor.has_role(Role::Admin)
+        || record.state.requester().map(|r| &r.user) == Some(&actor.user)
+        || voted_on(&record.state, &actor.user)
+    {
+        return true;
+    }
+    let Some(plan) = record.state.plan() else {
+        return false;
+    };
+    let teams = state.directory.teams_of(&actor.user);
+    let named = |principal: &Principal| match principal {
+        Principal::User(user) => *user == actor.user,
+        Principal::Team(team) => teams.contains(team),
+    };
+    plan.stages
+        .iter()
+        .flat_map(|stage| &stage.approvers)
+        .chain(plan.escalation.iter().flat_map(|level| &level.to))
+        .any(named)
+}
+
+fn forbidden_request(id: RequestId, actor: &Actor) -> ApiError {
+    ApiError::forbidden(format!(
+        "request {id} is open to its requester, the people it names as approvers, \
+         the people who voted on it and admins; {} is none of them",
+        actor.user
+    ))
+}
+
 /// Did `user` approve or reject any stage of `state`?
 fn voted_on(state: &ApprovalRequest, user: &UserId) -> bool {
     state.stages.iter().any(|stage| {
@@ -526,7 +560,7 @@ async fn health(State(state): State<ApiState>, params: Params) -> Result<Json<He
 
 async fn get_request(
     State(state): State<ApiState>,
-    _caller: Caller,
+    Caller(actor): Caller,
     path: PathParam,
     params: Params,
 ) -> Result<Json<RequestView>, ApiError> {
@@ -534,6 +568,9 @@ async fn get_request(
     params.only(&CONSISTENCY)?;
     read_your_writes(&state, &params).await?;
     let record = submitted_record(&state, id)?;
+    if !may_read(&state, &record, &actor) {
+        return Err(forbidden_request(id, &actor));
+    }
     RequestView::from_record(&record)
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no request {id}")))
@@ -1408,12 +1445,13 @@ fn openapi_value() -> Value {
         "/v1/requests/{id}": { "get": {
             "operationId": "getRequest",
             "summary": "One request: status, stages, votes, escalation, parameters and context",
-            "description": "Any authenticated caller.",
+            "description": "The request's parties: its requester, the people its plan names as approvers or escalation targets (directly or through a team they belong to), the people who voted on it, and admins (token role `admin`); anyone else gets 403.",
             "parameters": [p("id"), p("minSequence"), p("waitMs")],
             "responses": {
                 "200": ok("The request.", "RequestView"),
                 "400": r("BadQuery"),
                 "401": r("Unauthenticated"),
+                "403": r("Forbidden"),
                 "404": r("NotFound"),
                 "500": r("Internal"),
                 "503": r("NotYetProjected"),

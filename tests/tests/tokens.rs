@@ -467,7 +467,7 @@ async fn reads_are_scoped_by_role_not_by_user_name() {
     let (id, submitted) = env
         .submit_ok(
             "alice",
-            r#"{"title":"Rotate keys","approvers":["security-team"]}"#,
+            r#"{"title":"Rotate keys","approvers":["security-team"],"escalation":{"afterMinutes":30,"to":["executive-team"]}}"#,
             "{}",
         )
         .await;
@@ -516,6 +516,54 @@ async fn reads_are_scoped_by_role_not_by_user_name() {
         ),
         (
             format!("/v1/inbox/sam?{wait}"),
+            "admin role",
+            real_admin.clone(),
+            200,
+        ),
+        (
+            format!("/v1/requests/{id}?{wait}"),
+            "admin-by-name",
+            named_admin.clone(),
+            403,
+        ),
+        (
+            format!("/v1/requests/{id}?{wait}"),
+            "bob (unrelated)",
+            env.token("bob"),
+            403,
+        ),
+        (
+            format!("/v1/requests/{id}?{wait}"),
+            "scheduler role",
+            scheduler.clone(),
+            403,
+        ),
+        (
+            format!("/v1/requests/{id}?{wait}"),
+            "maria (other team)",
+            env.token("maria"),
+            403,
+        ),
+        (
+            format!("/v1/requests/{id}?{wait}"),
+            "alice (requester)",
+            env.token("alice"),
+            200,
+        ),
+        (
+            format!("/v1/requests/{id}?{wait}"),
+            "sofia (named through security-team)",
+            env.token("sofia"),
+            200,
+        ),
+        (
+            format!("/v1/requests/{id}?{wait}"),
+            "erin (escalation target)",
+            env.token("erin"),
+            200,
+        ),
+        (
+            format!("/v1/requests/{id}?{wait}"),
             "admin role",
             real_admin.clone(),
             200,
