@@ -46,6 +46,9 @@ async fn events(env: &TestEnv, id: RequestId) -> Vec<&'static str> {
 #[tokio::test]
 async fn every_guide_sample_runs_its_action_once_approved() {
     let env = TestEnv::start().await;
+    // The whole stack runs beside the gateway: deadlines and the read side.
+    let scheduler = env.start_scheduler().await;
+    let read_side = env.start_read_side().await;
     let app = env.sdk("alice").await;
     let ran = Arc::new(AtomicUsize::new(0));
 
@@ -171,6 +174,15 @@ async fn every_guide_sample_runs_its_action_once_approved() {
         7,
         "each action ran exactly once"
     );
+    // The projector folded every execution too.
+    let last = env.last_sequence().await;
+    assert!(read_side
+        .db
+        .wait_for(last, Duration::from_secs(20))
+        .await
+        .unwrap());
+    scheduler.shutdown().await;
+    read_side.shutdown().await;
 }
 
 #[derive(Debug, Deserialize)]
