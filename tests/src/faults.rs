@@ -450,7 +450,8 @@ pub async fn assert_views_equal_rebuild(
 ) {
     assert!(
         db.wait_for(last, RECOVERY).await.expect("projection"),
-        "the projector reached sequence {last}"
+        "the projector did not reach sequence {last} within {RECOVERY:?}: its checkpoint is {}",
+        db.checkpoint().expect("checkpoint")
     );
     let clean = ProjectionDb::open(scratch).expect("fresh database");
     let reached = signoff_projections::rebuild(client, settings, &clean, 500)
@@ -566,6 +567,13 @@ pub struct ClusterEnv {
 
 impl ClusterEnv {
     pub async fn start() -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::tempdir().expect("temp dir");
         let cluster = LocalCluster::start(dir.path(), "signoff", false, None)
             .await
