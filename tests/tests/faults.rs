@@ -212,8 +212,14 @@ async fn projector_and_scheduler_killed_mid_batch_apply_everything_once() {
     };
     let total_deadlines = 3 * escalating.len();
 
-    // Commands keep flowing through all of it.
-    let load = workload(&env, ATTEMPT);
+    // Commands keep flowing through all of it, at a bounded rate (up to
+    // 4 callers x 2 commands per 20 ms), so the scheduler is not starved.
+    let load = Workload::start_paced(
+        env.client_as("alice").with_timeout(ATTEMPT),
+        env.client_as("maria").with_timeout(ATTEMPT),
+        4,
+        Some(Duration::from_millis(20)),
+    );
 
     // The projector: killed repeatedly while the log grows under it.
     let projector_kills = rounds(4, 20);

@@ -276,7 +276,7 @@ fn faults(root: &Path, args: &[OsString]) -> Result<ExitCode> {
     eprintln!("xtask: using nats-server {}", nats.display());
     let mut suite = cargo(root);
     suite
-        .args(["test", "--package", "signoff-tests"])
+        .args(["test", "--no-fail-fast", "--package", "signoff-tests"])
         .args(["--test", "faults", "--test", "faults_cluster"])
         .args(["--test", "nats_permissions"])
         .args(["--", "--nocapture", "--test-threads", "1"])
