@@ -248,8 +248,14 @@ fn run(name: &str, target: fn(&[u8]), words: &[&str], default_iterations: u64) -
     let mut rng = Rng(seed);
     let started = std::time::Instant::now();
     let mut executed = 0u64;
+    let mut slowest = (std::time::Duration::ZERO, 0usize);
     let mut check = |label: &str, input: &[u8]| {
+        let one = std::time::Instant::now();
         let outcome = std::panic::catch_unwind(|| target(input));
+        let took = one.elapsed();
+        if took > slowest.0 {
+            slowest = (took, input.len());
+        }
         if let Err(panic) = outcome {
             eprintln!(
                 "{name}: {label} (SIGNOFF_FUZZ_SEED={seed}) panicked on input ({} bytes): {:?}",
@@ -271,9 +277,12 @@ fn run(name: &str, target: fn(&[u8]), words: &[&str], default_iterations: u64) -
         check(&format!("iteration {iteration}"), &input);
     }
     println!(
-        "fuzz {name}: {executed} inputs ({} seeds + {iterations} mutants, seed {seed}) in {:.1} s",
+        "fuzz {name}: {executed} inputs ({} seeds + {iterations} mutants, seed {seed}) in {:.1} s; \
+         slowest {:.1} ms ({} bytes)",
         seeds.len(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        slowest.0.as_secs_f64() * 1e3,
+        slowest.1
     );
     executed
 }
