@@ -31,15 +31,21 @@ async fn a_cluster_node_killed_mid_load_loses_nothing_acknowledged() {
     );
     let kills = rounds(2, 6);
     let mut killed = Vec::new();
+    let mut previous = None;
     for round in 0..kills {
         load.progress("load before the kill", 40).await;
         let leader = env.stream_leader().await;
-        // Even rounds kill the stream leader, odd rounds a follower.
+        // Even rounds kill the stream leader, odd rounds a follower (another
+        // node than the last victim, when the leadership moved there).
+        let nodes = env.cluster.nodes().len();
         let victim = if round % 2 == 0 {
             leader
         } else {
-            (leader + 1) % env.cluster.nodes().len()
+            (0..nodes)
+                .find(|&i| i != leader && Some(i) != previous)
+                .unwrap_or((leader + 1) % nodes)
         };
+        previous = Some(victim);
         env.cluster.kill(victim).await.expect("kill -9 a node");
         killed.push(format!(
             "{}{}",
