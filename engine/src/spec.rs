@@ -44,23 +44,30 @@ use limits::*;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkflowSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_TITLE_CHARS))]
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_DESCRIPTION_CHARS))]
     pub description: Option<String>,
     /// User ids and team ids; any listed person or member of a listed team may approve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_APPROVERS))]
     pub approvers: Option<Vec<String>>,
-    /// Distinct people who must approve (default 1).
+    /// Distinct people who must approve (default 1); at most the people able to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub min_approvals: Option<u32>,
     /// Distinct people whose rejection rejects the request (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub min_rejections: Option<u32>,
-    /// Seconds from submission until the request expires; absent: never.
+    /// Seconds from submission until the request expires; absent: never. At most one year.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_EXPIRES_IN_SECS))]
     pub expires_in: Option<u64>,
     /// Re-notify the current approvers every this many minutes while pending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_ESCALATION_MINUTES))]
     pub remind_every_minutes: Option<u32>,
     /// Name of a configured business-hours calendar: `expiresIn` and escalation
     /// `afterMinutes` then count working time only.
@@ -72,20 +79,26 @@ pub struct WorkflowSpec {
     pub on_expiry: Option<OnExpiry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalation: Option<EscalationSpec>,
-    /// Anything that helps approvers decide; kept byte for byte.
+    /// Anything that helps approvers decide; kept byte for byte. At most 64 KiB
+    /// (65,536 bytes as sent), else `TOO_LARGE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<RawJson>,
     /// Name of a dashboard component that renders this request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_UI_COMPONENT_CHARS))]
     pub ui_component: Option<String>,
-    /// Settings for `uiComponent`; kept byte for byte.
+    /// Settings for `uiComponent`; kept byte for byte. At most 16 KiB (16,384
+    /// bytes as sent), else `TOO_LARGE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ui_config: Option<RawJson>,
     /// A sequential approval chain: every stage must approve, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_STAGES))]
     pub stages: Option<Vec<StageSpec>>,
-    /// A CEL expression over the action's parameters choosing `config` (true) or `elseConfig` (false).
+    /// A CEL expression over the action's parameters choosing `config` (true)
+    /// or `elseConfig` (false). Conditions nest at most 4 deep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = crate::expr::MAX_EXPRESSION_CHARS))]
     pub condition: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<Box<WorkflowSpec>>,
@@ -116,16 +129,22 @@ pub enum OnExpiry {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StageSpec {
+    #[schemars(length(min = 1, max = MAX_TITLE_CHARS))]
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_DESCRIPTION_CHARS))]
     pub description: Option<String>,
+    #[schemars(length(min = 1, max = MAX_APPROVERS))]
     pub approvers: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub min_approvals: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub min_rejections: Option<u32>,
     /// Seconds this stage may stay current (counted from when it became current).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_EXPIRES_IN_SECS))]
     pub expires_in: Option<u64>,
 }
 
@@ -136,6 +155,7 @@ pub struct CustomLogicSpec {
     /// IANA time zone the clock variables are read in (default `UTC`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    #[schemars(length(max = MAX_RULES))]
     pub rules: Vec<RuleSpec>,
     pub default: RequirementSpec,
 }
@@ -145,11 +165,15 @@ pub struct CustomLogicSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuleSpec {
+    #[schemars(length(min = 1, max = crate::expr::MAX_EXPRESSION_CHARS))]
     pub when: String,
+    #[schemars(length(min = 1, max = MAX_APPROVERS))]
     pub approvers: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub min_approvals: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub min_rejections: Option<u32>,
 }
 
@@ -157,10 +181,13 @@ pub struct RuleSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RequirementSpec {
+    #[schemars(length(min = 1, max = MAX_APPROVERS))]
     pub approvers: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub min_approvals: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub min_rejections: Option<u32>,
 }
 
@@ -168,7 +195,9 @@ pub struct RequirementSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EscalationLevelSpec {
+    #[schemars(range(min = 1, max = MAX_ESCALATION_MINUTES))]
     pub after_minutes: u32,
+    #[schemars(length(min = 1))]
     pub to: Vec<String>,
 }
 
@@ -176,7 +205,9 @@ pub struct EscalationLevelSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GuideEscalationSpec {
+    #[schemars(range(min = 1, max = MAX_ESCALATION_MINUTES))]
     pub after_minutes: u32,
+    #[schemars(length(min = 1))]
     pub to: Vec<String>,
     #[serde(
         default,

@@ -3,6 +3,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use signoff_engine::spec::limits::MAX_TEXT_CHARS;
 use signoff_engine::{ExecutionOutcome, RawJson, WorkflowSpec};
 use uuid::Uuid;
 
@@ -12,7 +13,8 @@ pub struct SubmitBody {
     pub command_id: Uuid,
     pub request_id: Uuid,
     pub spec: WorkflowSpec,
-    /// The action's named parameters (a JSON object); bound to the approval by hash.
+    /// The action's named parameters (a JSON object); bound to the approval by
+    /// hash. At most 64 KiB (65,536 bytes as sent), else `TOO_LARGE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<RawJson>,
 }
@@ -23,6 +25,7 @@ pub struct ApproveBody {
     pub command_id: Uuid,
     pub request_id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_TEXT_CHARS))]
     pub comment: Option<String>,
     /// The parameters hash the approver saw; refused if it is not the request's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -34,6 +37,7 @@ pub struct ApproveBody {
 pub struct RejectBody {
     pub command_id: Uuid,
     pub request_id: Uuid,
+    #[schemars(length(min = 1, max = MAX_TEXT_CHARS))]
     pub reason: String,
 }
 
@@ -43,6 +47,7 @@ pub struct CancelBody {
     pub command_id: Uuid,
     pub request_id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_TEXT_CHARS))]
     pub reason: Option<String>,
 }
 
@@ -78,6 +83,7 @@ pub struct RecordExecutionBody {
     pub request_id: Uuid,
     pub outcome: ExecutionOutcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_TEXT_CHARS))]
     pub summary: Option<String>,
     /// The parameters the action ran with; must hash to the approved ones.
     pub params: RawJson,

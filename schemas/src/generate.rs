@@ -74,6 +74,10 @@ fn commands_schema() -> Value {
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "signoff command bodies, by subject",
+        "description": format!(
+            "A command body is a JSON object of at most {} bytes (else COMMAND_TOO_LARGE); unknown fields, wrong types and other shapes are MALFORMED_COMMAND naming the field.",
+            crate::subjects::MAX_COMMAND_BYTES
+        ),
         "x-signoff-version": crate::WIRE_VERSION,
         "x-subjects": actions,
         "$defs": defs,
