@@ -29,7 +29,6 @@ use signoff_engine::{ApprovalRequest, CommandId, RequestId, Status};
 use signoff_eventstore::{Commit, EventStore, StoredCommit};
 use signoff_projections::audit::records_for_commit;
 use signoff_projections::{keys, AuditRecord, ChainHead, ProjectionDb, GENESIS};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use uuid::Uuid;
 
 use crate::config::SignoffConfig;
@@ -657,8 +656,7 @@ pub fn trail_from_db(db: &ProjectionDb) -> anyhow::Result<Vec<AuditRecord>> {
 const API_PAGE: usize = 1000;
 
 /// The projector's trail over the query API: `GET {url}/v1/audit?after=N&limit=M`
-/// with an Admin bearer token, page after page. Plain `http://` only (a
-/// minimal HTTP/1.1 client; no TLS).
+/// with an Admin bearer token, page after page (http or https).
 pub async fn trail_from_api(url: &str, token: &str) -> anyhow::Result<Vec<AuditRecord>> {
     fetch_trail(url, token, None).await
 }
@@ -680,19 +678,19 @@ async fn fetch_trail(
     token: &str,
     consistency: Option<(u64, Duration)>,
 ) -> anyhow::Result<Vec<AuditRecord>> {
-    let base = HttpUrl::parse(url)?;
+    let base = api_base(url)?;
     let mut records: Vec<AuditRecord> = Vec::new();
     let mut after = 0u64;
     let mut first = true;
     loop {
-        let mut target = format!("{}/v1/audit?after={after}&limit={API_PAGE}", base.path);
+        let mut target = format!("{base}/v1/audit?after={after}&limit={API_PAGE}");
         if let (true, Some((min_sequence, wait))) = (first, consistency) {
             let wait_ms = wait.as_millis().min(30_000);
             target.push_str(&format!("&minSequence={min_sequence}&waitMs={wait_ms}"));
         }
         first = false;
         let timeout = STALL + consistency.map_or(Duration::ZERO, |(_, wait)| wait);
-        let body = tokio::time::timeout(timeout, http_get(&base, &target, token))
+        let body = tokio::time::timeout(timeout, http_get(&target, token))
             .await
             .map_err(|_| anyhow!("GET {target}: no answer within {} s", timeout.as_secs()))??;
         let (page, next) = decode_audit_page(&body).with_context(|| format!("GET {target}"))?;
@@ -1205,162 +1203,43 @@ pub async fn verify_api(
 }
 
 // ---------------------------------------------------------------------------
-// A minimal HTTP/1.1 GET (http:// only)
+// HTTP (reqwest: http:// and https://)
 // ---------------------------------------------------------------------------
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct HttpUrl {
-    /// `host` or `host:port`, for the Host header.
-    authority: String,
-    host: String,
-    port: u16,
-    /// Base path without a trailing slash ("" for the root).
-    path: String,
-}
-
-impl HttpUrl {
-    fn parse(url: &str) -> anyhow::Result<Self> {
-        let Some(rest) = url.strip_prefix("http://") else {
-            if url.starts_with("https://") {
-                bail!("{url}: https is not supported by this minimal client; use an http:// URL (e.g. the projector's local port) or --db");
-            }
-            bail!("{url}: expected an http:// URL");
-        };
-        let (authority, path) = match rest.find(['/', '?', '#']) {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        if path.contains(['?', '#']) {
-            bail!("{url}: give the base URL only, without a query or fragment");
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6
-                .split_once(']')
-                .ok_or_else(|| anyhow!("{url}: unclosed [ in the host"))?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            bail!("{url}: no host");
-        }
-        let port = match port {
-            Some(p) => p.parse().map_err(|_| anyhow!("{url}: bad port `{p}`"))?,
-            None => 80,
-        };
-        Ok(Self {
-            authority: authority.to_owned(),
-            host: host.to_owned(),
-            port,
-            path: path.trim_end_matches('/').to_owned(),
-        })
+/// The API's base URL, checked: http or https, with a host, no query or fragment.
+fn api_base(url: &str) -> anyhow::Result<String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| anyhow!("{url}: not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        bail!("{url}: expected an http:// or https:// URL");
     }
+    if parsed.host().is_none() {
+        bail!("{url}: no host");
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        bail!("{url}: give the base URL only, without a query or fragment");
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
-async fn http_get(url: &HttpUrl, target: &str, token: &str) -> anyhow::Result<Vec<u8>> {
-    let mut stream = tokio::net::TcpStream::connect((url.host.as_str(), url.port))
+async fn http_get(url: &str, token: &str) -> anyhow::Result<Vec<u8>> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .header("Accept", "application/json")
+        .send()
         .await
-        .with_context(|| format!("connecting to {}", url.authority))?;
-    let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nAccept: application/json\r\nConnection: close\r\nUser-Agent: signoff-audit\r\n\r\n",
-        url.authority
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await?;
-    let (status, body) = parse_http_response(&response).with_context(|| format!("GET {target}"))?;
-    if status != 200 {
-        let text = String::from_utf8_lossy(&body);
-        let text: String = text.chars().take(500).collect();
-        bail!("GET {target}: HTTP {status}: {text}");
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .with_context(|| format!("GET {url}: reading the answer"))?;
+    if status != reqwest::StatusCode::OK {
+        let text: String = String::from_utf8_lossy(&body).chars().take(500).collect();
+        bail!("GET {url}: HTTP {}: {text}", status.as_u16());
     }
-    Ok(body)
-}
-
-/// Status code and body of a complete HTTP/1.x response (Content-Length,
-/// chunked, or delimited by the end of the connection).
-fn parse_http_response(bytes: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
-    let end = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| anyhow!("the answer has no complete header"))?;
-    let head = std::str::from_utf8(&bytes[..end]).context("the header is not UTF-8")?;
-    let rest = &bytes[end + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.splitn(3, ' ');
-    let (version, code) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    if !version.starts_with("HTTP/1.") {
-        bail!("not an HTTP/1.x answer: {status_line:?}");
-    }
-    let status: u16 = code
-        .parse()
-        .map_err(|_| anyhow!("bad status line {status_line:?}"))?;
-    let mut chunked = false;
-    let mut length = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value
-                .to_ascii_lowercase()
-                .split(',')
-                .any(|c| c.trim() == "chunked");
-        } else if name.eq_ignore_ascii_case("content-length") {
-            length = Some(
-                value
-                    .parse::<usize>()
-                    .map_err(|_| anyhow!("bad Content-Length {value:?}"))?,
-            );
-        }
-    }
-    let body = if chunked {
-        decode_chunked(rest)?
-    } else if let Some(length) = length {
-        rest.get(..length)
-            .ok_or_else(|| {
-                anyhow!(
-                    "the body is {} bytes, Content-Length says {length}",
-                    rest.len()
-                )
-            })?
-            .to_vec()
-    } else {
-        rest.to_vec()
-    };
-    Ok((status, body))
-}
-
-fn decode_chunked(mut rest: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let line_end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(|| anyhow!("truncated chunked body"))?;
-        let line = std::str::from_utf8(&rest[..line_end]).context("bad chunk size line")?;
-        let size_text = line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| anyhow!("bad chunk size {size_text:?}"))?;
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            return Ok(body); // trailers, if any, are ignored
-        }
-        let chunk = rest.get(..size).ok_or_else(|| anyhow!("truncated chunk"))?;
-        body.extend_from_slice(chunk);
-        rest = rest
-            .get(size..)
-            .and_then(|r| r.strip_prefix(b"\r\n"))
-            .ok_or_else(|| anyhow!("a chunk does not end with CRLF"))?;
-    }
+    Ok(body.to_vec())
 }
 
 // ---------------------------------------------------------------------------
@@ -1899,52 +1778,17 @@ mod tests {
     }
 
     #[test]
-    fn http_responses_parse() {
-        let (status, body) = parse_http_response(
-            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-type: application/json\r\n\r\n[1,2]",
-        )
-        .unwrap();
-        assert_eq!((status, body.as_slice()), (200, b"[1,2]".as_slice()));
-        let (status, body) = parse_http_response(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\n[1,\r\nA\r\n2,3,4,5,6]\r\n0\r\nX-Trailer: 1\r\n\r\n",
-        )
-        .unwrap();
+    fn api_urls_are_checked() {
         assert_eq!(
-            (status, body.as_slice()),
-            (200, b"[1,2,3,4,5,6]".as_slice())
+            api_base("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
         );
-        let (status, body) =
-            parse_http_response(b"HTTP/1.0 401 Unauthorized\r\n\r\nno token").unwrap();
-        assert_eq!((status, body.as_slice()), (401, b"no token".as_slice()));
-        assert!(parse_http_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n[1]").is_err());
-        assert!(parse_http_response(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n[1]"
-        )
-        .is_err());
-        assert!(parse_http_response(b"SSH-2.0\r\n\r\n").is_err());
-    }
-
-    #[test]
-    fn urls_parse() {
-        let url = HttpUrl::parse("http://127.0.0.1:8080/").unwrap();
         assert_eq!(
-            (
-                url.host.as_str(),
-                url.port,
-                url.path.as_str(),
-                url.authority.as_str()
-            ),
-            ("127.0.0.1", 8080, "", "127.0.0.1:8080")
+            api_base("https://signoff.internal/read").unwrap(),
+            "https://signoff.internal/read"
         );
-        let url = HttpUrl::parse("http://signoff.internal/read").unwrap();
-        assert_eq!(
-            (url.host.as_str(), url.port, url.path.as_str()),
-            ("signoff.internal", 80, "/read")
-        );
-        let url = HttpUrl::parse("http://[::1]:9000").unwrap();
-        assert_eq!((url.host.as_str(), url.port), ("::1", 9000));
-        assert!(HttpUrl::parse("https://example.com").is_err());
-        assert!(HttpUrl::parse("http://example.com/?a=1").is_err());
-        assert!(HttpUrl::parse("http://:80").is_err());
+        assert!(api_base("ftp://example.com").is_err());
+        assert!(api_base("http://example.com/?a=1").is_err());
+        assert!(api_base("not a url").is_err());
     }
 }

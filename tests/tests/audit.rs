@@ -896,11 +896,16 @@ async fn the_http_client_follows_pages_and_decodes_chunked_answers() {
         error.to_string().contains("HTTP 401: UNAUTHENTICATED"),
         "{error:#}"
     );
+    // https is spoken (here to a plain-HTTP server, so the handshake fails, named).
     let error = trail_from_api(&url.replace("http://", "https://"), "secret")
         .await
         .unwrap_err();
+    assert!(error.to_string().contains("GET https://"), "{error:#}");
+    let error = trail_from_api(&url.replace("http://", "ftp://"), "secret")
+        .await
+        .unwrap_err();
     assert!(
-        error.to_string().contains("https is not supported"),
+        error.to_string().contains("expected an http:// or https:// URL"),
         "{error:#}"
     );
 }
