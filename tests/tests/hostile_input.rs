@@ -422,6 +422,19 @@ async fn hostile_submissions_get_typed_errors_and_write_nothing() {
         .submit_ok("alice", r#"{"title":"Deploy","approvers":["maria"]}"#, "{}")
         .await;
     assert_eq!(ok.events, ["RequestSubmitted"]);
+    // The deepest spec the limits allow (conditions 4 deep, two escalation
+    // levels) is stored and read back within the commit decoder's depth cap.
+    let mut deepest = nested_conditions(4);
+    deepest["escalation"] = json!({"afterMinutes": 10, "to": ["manager-team"],
+                                   "afterMinutes2": 20, "to2": ["executive-team"]});
+    let (id, _) = env
+        .submit_ok(
+            "alice",
+            &deepest.to_string(),
+            r#"{"nested": {"a": [[[[1]]]]}}"#,
+        )
+        .await;
+    assert_eq!(env.event_names(id).await, ["RequestSubmitted"]);
 }
 
 #[tokio::test]
