@@ -39,6 +39,10 @@ commands:
                          the fault suite's long variants (SIGNOFF_FAULTS_LONG=1: more kills,
                          longer loads) and the NATS permission test, with their summary lines;
                          --soak also runs the soak (tests/examples/soak.rs, default 3 minutes)
+  fuzz [--seconds N]     the fuzz targets (fuzz/): with cargo-fuzz and a nightly toolchain,
+                         libFuzzer for N seconds per target (default 60; new inputs go to
+                         target/fuzz-corpus); otherwise the stable runner over the committed
+                         corpus and 200,000 mutants per target
   help                   this text
 
 environment:
@@ -82,6 +86,7 @@ fn real_main() -> Result<ExitCode> {
         "test" => test(&root, &rest),
         "bench" => bench(&root, &rest),
         "faults" => faults(&root, &rest),
+        "fuzz" => fuzz(&root, &rest),
         "run" => run(&root, &rest),
         "lint" => lint(&root),
         "ci" => {
@@ -258,6 +263,66 @@ fn bench(root: &Path, args: &[OsString]) -> Result<ExitCode> {
 
 /// The fault suite with [`FAULTS_LONG_ENV`] set (more rounds), then, with
 /// `--soak`, the soak example. Tests run one at a time so each has the machine.
+/// The fuzz targets: libFuzzer when `cargo +nightly fuzz` works, else the stable runner.
+fn fuzz(root: &Path, args: &[OsString]) -> Result<ExitCode> {
+    let usage = "usage: cargo xtask fuzz [--seconds N]";
+    let mut seconds = String::from("60");
+    let mut args = args.iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--seconds", Some(n)) if n.parse::<u32>().is_ok() => seconds = n,
+            _ => bail!(usage),
+        }
+    }
+    // `+nightly` needs rustup's `cargo` proxy, not the toolchain binary in $CARGO.
+    let nightly_fuzz = Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .current_dir(root)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !nightly_fuzz {
+        eprintln!(
+            "xtask: no `cargo +nightly fuzz` here (needs a nightly toolchain and `cargo install cargo-fuzz`); \
+             running the same targets on stable instead"
+        );
+        let mut stable = cargo(root);
+        stable
+            .args([
+                "test",
+                "-p",
+                "signoff-tests",
+                "--test",
+                "fuzz_targets",
+                "--",
+                "--nocapture",
+            ])
+            .env("SIGNOFF_FUZZ_ITERATIONS", "200000");
+        return status_to_exit(run_status(&mut stable)?);
+    }
+    for target in ["command_decoder", "spec_validator", "expression"] {
+        let found = root.join("target/fuzz-corpus").join(target);
+        std::fs::create_dir_all(&found).with_context(|| format!("create {}", found.display()))?;
+        let mut libfuzzer = Command::new("cargo");
+        libfuzzer
+            .current_dir(root.join("fuzz"))
+            .args(["+nightly", "fuzz", "run", "-O", target])
+            .arg(&found)
+            .arg(root.join("fuzz/corpus").join(target))
+            .arg("--")
+            .arg(format!("-max_total_time={seconds}"))
+            .args([
+                "-rss_limit_mb=4096",
+                "-max_len=65536",
+                "-print_final_stats=1",
+            ]);
+        let code = status_to_exit(run_status(&mut libfuzzer)?)?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn faults(root: &Path, args: &[OsString]) -> Result<ExitCode> {
     let mut soak = false;
     let mut minutes = String::from("3");
