@@ -530,7 +530,7 @@ async fn readpath_phase(
     events: u64,
     table: &mut Table,
 ) -> anyhow::Result<f64> {
-    let (read, read_secs) = readpath::raw_read(&big_log).await?;
+    let (read, read_secs) = readpath::raw_read(big_log).await?;
     let raw_read_rate = read as f64 / read_secs;
     table
         .add(
@@ -540,7 +540,7 @@ async fn readpath_phase(
         )
         .ratio("baseline", 1.0);
     let events_per_commit = events as f64 / commits as f64;
-    let (caught, catch_secs, db) = readpath::catch_up(&big_log, &dir.join("catchup")).await?;
+    let (caught, catch_secs, db) = readpath::catch_up(big_log, &dir.join("catchup")).await?;
     let catch_rate = caught as f64 / catch_secs;
     table.add(
         format!(
@@ -609,7 +609,7 @@ async fn load_phase(
     let small_log = Server::start(dir, "small", false).await?;
     world::fill_pending(&small_log.store, plan.small_background, 256).await?;
     let mut loads = Vec::new();
-    for server in [&small_log, &big_log] {
+    for server in [&small_log, big_log] {
         let short = world::write_long_request(&server.store, 10).await?;
         let long = world::write_long_request(&server.store, plan.long_history).await?;
         let fresh =
@@ -618,6 +618,15 @@ async fn load_phase(
         let s = readpath::load_cost(&fresh, short, plan.load_reps).await?;
         let l = readpath::load_cost(&fresh, long, plan.load_reps).await?;
         loads.push((s, l));
+    }
+    for (short, long) in &loads {
+        anyhow::ensure!(
+            short.2 == 10 && long.2 == plan.long_history as u64,
+            "loads folded {} and {} events, not 10 and {}",
+            short.2,
+            long.2,
+            plan.long_history
+        );
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let (small_short, small_long) = loads[0];
@@ -704,7 +713,7 @@ async fn memory_phase(
     eprintln!("== memory: signoff gateway, projector, scheduler processes");
     let mem_dir = dir.join("memory");
     std::fs::create_dir_all(&mem_dir)?;
-    let mem = memory::measure(&big_log, &mem_dir, 2_000).await?;
+    let mem = memory::measure(big_log, &mem_dir, 2_000).await?;
     table.add(
         format!("peak RSS, signoff gateway ({bg_big} requests in the log, after 2000 commands)"),
         mem.gateway_mib,

@@ -22,6 +22,13 @@ pub const MIN_SERVER_VERSION: (u64, u64, u64) = (2, 10, 0);
 pub const MIN_SERVER_VERSION_WHY: &str =
     "direct gets by subject with next_by_subj on streams with allow_direct, and `sync_interval: always`, are relied on as they behave from 2.10";
 
+/// Commits of one request read by direct gets (a round trip each) before the
+/// rest of its history is streamed through one ordered consumer (a JetStream
+/// API call to create, then no round trip per commit).
+const DIRECT_READS_BEFORE_STREAMING: usize = 32;
+/// How long a history read may wait for the next message.
+const STREAM_READ_STALL: Duration = Duration::from_secs(10);
+
 /// Where the log lives and how it is kept.
 #[derive(Clone, Debug)]
 pub struct StreamSettings {
@@ -215,6 +222,12 @@ impl EventStore {
         let mut next = after + 1;
         let mut commits = Vec::new();
         loop {
+            if commits.len() == DIRECT_READS_BEFORE_STREAMING {
+                // A long history: one consumer streams the rest instead of a
+                // round trip per commit.
+                commits.extend(self.stream_commits(subject, next).await?);
+                return Ok(commits);
+            }
             match self
                 .stream
                 .direct_get_next_for_subject(subject.clone(), Some(next))
@@ -232,6 +245,49 @@ impl EventStore {
                 Err(e) => return Err(StoreError::Unavailable(e.to_string())),
             }
         }
+    }
+
+    /// The subject's commits from stream sequence `from` on, as the stream
+    /// holds them when the consumer is created, through one ordered consumer.
+    async fn stream_commits(
+        &self,
+        subject: String,
+        from: u64,
+    ) -> Result<Vec<StoredCommit>, StoreError> {
+        let unavailable = |e: &dyn std::fmt::Display| StoreError::Unavailable(e.to_string());
+        let consumer = self
+            .stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: subject,
+                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let mut pending = consumer.cached_info().num_pending;
+        let mut commits = Vec::with_capacity(pending as usize);
+        if pending == 0 {
+            return Ok(commits);
+        }
+        let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
+        while pending > 0 {
+            let message = tokio::time::timeout(STREAM_READ_STALL, messages.next())
+                .await
+                .map_err(|_| unavailable(&"reading a request's history stalled"))?
+                .ok_or_else(|| unavailable(&"the history consumer ended early"))?
+                .map_err(|e| unavailable(&e))?;
+            let info = message.info().map_err(|e| unavailable(&e))?;
+            let sequence = info.stream_sequence;
+            pending = info.pending;
+            commits.push(StoredCommit {
+                sequence,
+                subject: message.subject.to_string(),
+                commit: Commit::decode(sequence, &message.payload)?,
+            });
+        }
+        Ok(commits)
     }
 
     /// Appends one commit after `loaded.last_sequence`. A conflict means
