@@ -240,6 +240,8 @@ async fn main() {
             "soak FAILED: {audit:?}, refused {:?}, memory grew in {grew:?}",
             ledger.refused()
         );
+        // `exit` skips destructors: stop the nats-server first.
+        drop(env);
         std::process::exit(1);
     }
     println!(
