@@ -197,7 +197,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
 
 async fn open_store(config: &Path) -> anyhow::Result<EventStore> {
     let config = SignoffConfig::load(config)?;
-    let client = async_nats::connect(&config.nats_url)
+    let client = signoff_client::connect_nats(&config.nats_url)
         .await
         .with_context(|| format!("connecting to {}", config.nats_url))?;
     Ok(EventStore::open(client, config.stream.settings()).await?)

@@ -60,7 +60,7 @@ pub async fn start_gateway(
     config: &SignoffConfig,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<GatewayHandle> {
-    let client = async_nats::connect(&config.nats_url)
+    let client = signoff_client::connect_nats(&config.nats_url)
         .await
         .with_context(|| format!("connecting to {}", config.nats_url))?;
     let store = Arc::new(EventStore::open(client.clone(), config.stream.settings()).await?);
@@ -82,7 +82,7 @@ pub async fn start_scheduler(
     config: &SignoffConfig,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<SchedulerHandle> {
-    let client = async_nats::connect(&config.nats_url)
+    let client = signoff_client::connect_nats(&config.nats_url)
         .await
         .with_context(|| format!("connecting to {}", config.nats_url))?;
     let store = Arc::new(EventStore::open(client.clone(), config.stream.settings()).await?);
@@ -127,7 +127,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     let webhooks = if config.webhooks.is_empty() {
         None
     } else {
-        let client = async_nats::connect(&config.nats_url).await?;
+        let client = signoff_client::connect_nats(&config.nats_url).await?;
         let store = Arc::new(EventStore::open(client, config.stream.settings()).await?);
         Some(crate::webhooks::start(store, &config.webhooks).await?)
     };

@@ -657,8 +657,14 @@ fn check_config(config: &AuthConfig) -> Result<(), AuthConfigError> {
 /// whatever level was asked for: the NATS client traces every message it
 /// writes or reads with its headers (`Authorization: Bearer <token>`), so its
 /// trace level is never enabled. Every process's subscriber goes through this.
+/// Only a filter that could enable TRACE somewhere gets `async_nats=debug`:
+/// the level is capped, never raised, so a quiet filter stays quiet.
 pub fn redact_secrets(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
-    filter.add_directive("async_nats=debug".parse().expect("a valid directive"))
+    use tracing_subscriber::filter::LevelFilter;
+    match filter.max_level_hint() {
+        Some(level) if level <= LevelFilter::DEBUG => filter,
+        _ => filter.add_directive("async_nats=debug".parse().expect("a valid directive")),
+    }
 }
 
 /// A fresh development config with one random key.
@@ -713,6 +719,16 @@ mod tests {
             ed25519_keys: vec![Ed25519Key::generate("ed-1"), Ed25519Key::generate("ed-2")],
             ..config()
         }
+    }
+
+    #[test]
+    fn the_secret_filter_caps_the_nats_client_and_never_raises_it() {
+        use tracing_subscriber::filter::LevelFilter;
+        use tracing_subscriber::EnvFilter;
+        let quiet = redact_secrets(EnvFilter::new("signoff=info,warn"));
+        assert_eq!(quiet.max_level_hint(), Some(LevelFilter::INFO));
+        let loud = redact_secrets(EnvFilter::new("trace"));
+        assert!(loud.to_string().contains("async_nats=debug"), "{loud}");
     }
 
     #[test]

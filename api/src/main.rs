@@ -239,7 +239,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Rebuild { config, db } => {
             let config = SignoffConfig::load(&config)?;
-            let client = async_nats::connect(&config.nats_url).await?;
+            let client = signoff_client::connect_nats(&config.nats_url).await?;
             let projection = signoff_projections::ProjectionDb::open(&db)?;
             let started = std::time::Instant::now();
             let checkpoint =
@@ -334,7 +334,7 @@ async fn run_webhooks(command: WebhooksCommand) -> anyhow::Result<()> {
     | WebhooksCommand::DeadLetters { config, .. }
     | WebhooksCommand::Replay { config, .. }) = &command;
     let config = SignoffConfig::load(config)?;
-    let client = async_nats::connect(&config.nats_url)
+    let client = signoff_client::connect_nats(&config.nats_url)
         .await
         .with_context(|| format!("connecting to {}", config.nats_url))?;
     let store = Arc::new(EventStore::open(client, config.stream.settings()).await?);

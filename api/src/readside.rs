@@ -49,7 +49,7 @@ pub async fn start(
 ) -> anyhow::Result<ReadSide> {
     let db =
         ProjectionDb::open(db_path).with_context(|| format!("opening {}", db_path.display()))?;
-    let client = async_nats::connect(&config.nats_url)
+    let client = signoff_client::connect_nats(&config.nats_url)
         .await
         .with_context(|| format!("connecting to {}", config.nats_url))?;
     let projector = Projector::new(client, config.stream.settings(), db.clone());

@@ -51,7 +51,7 @@ pub use signoff_engine::event::ApprovalBasis;
 pub use signoff_engine::spec::OnExpiry;
 pub use signoff_engine::{RequestId, UserId};
 pub use signoff_schemas::Accepted;
-pub use transport::{ClientError, CommandClient};
+pub use transport::{connect_nats, ClientError, CommandClient};
 
 /// Where signoff is and who is asking.
 #[derive(Clone)]
@@ -194,13 +194,7 @@ pub struct Signoff {
 
 impl Signoff {
     pub async fn connect(options: ConnectOptions) -> Result<Self, ClientError> {
-        let client =
-            async_nats::connect(&options.nats_url)
-                .await
-                .map_err(|e| ClientError::Connect {
-                    url: options.nats_url.clone(),
-                    problem: e.to_string(),
-                })?;
+        let client = connect_nats(&options.nats_url).await?;
         let store = Arc::new(EventStore::open(client.clone(), options.stream.clone()).await?);
         Ok(Self {
             commands: CommandClient::new(client, options.token)

@@ -151,3 +151,103 @@ impl CommandClient {
         }
     }
 }
+
+/// Connects to NATS at `url`, which may carry a NATS user and password
+/// (`nats://user:password@host:port`; percent-encoded characters decoded):
+/// async-nats does not read credentials from the URL itself. Several servers
+/// may be given separated by commas; credentials come from the first that has them.
+pub async fn connect_nats(url: &str) -> Result<async_nats::Client, ClientError> {
+    let (servers, credentials) = split_credentials(url);
+    let options = match credentials {
+        Some((user, password)) => {
+            async_nats::ConnectOptions::with_user_and_password(user, password)
+        }
+        None => async_nats::ConnectOptions::new(),
+    };
+    options
+        .connect(servers.as_str())
+        .await
+        .map_err(|e| ClientError::Connect {
+            url: servers.clone(),
+            problem: e.to_string(),
+        })
+}
+
+/// `nats://u:p@h:1,nats://h2:2` → (`nats://h:1,nats://h2:2`, Some((u, p))).
+pub fn split_credentials(url: &str) -> (String, Option<(String, String)>) {
+    let mut credentials = None;
+    let servers: Vec<String> = url
+        .split(',')
+        .map(|server| {
+            let server = server.trim();
+            let (scheme, rest) = match server.split_once("://") {
+                Some((scheme, rest)) => (Some(scheme), rest),
+                None => (None, server),
+            };
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let host = match authority.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    if credentials.is_none() {
+                        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                        credentials = Some((percent_decode(user), percent_decode(password)));
+                    }
+                    host
+                }
+                None => authority,
+            };
+            match scheme {
+                Some(scheme) => format!("{scheme}://{host}{path}"),
+                None => format!("{host}{path}"),
+            }
+        })
+        .collect();
+    (servers.join(","), credentials)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_credentials;
+
+    #[test]
+    fn credentials_come_out_of_the_url() {
+        assert_eq!(
+            split_credentials("nats://signoff-client:s%40cret@127.0.0.1:4222"),
+            (
+                "nats://127.0.0.1:4222".to_string(),
+                Some(("signoff-client".to_string(), "s@cret".to_string()))
+            )
+        );
+        assert_eq!(
+            split_credentials("nats://127.0.0.1:4222"),
+            ("nats://127.0.0.1:4222".to_string(), None)
+        );
+        assert_eq!(
+            split_credentials("nats://u:p@a:1, nats://b:2"),
+            (
+                "nats://a:1,nats://b:2".to_string(),
+                Some(("u".to_string(), "p".to_string()))
+            )
+        );
+    }
+}

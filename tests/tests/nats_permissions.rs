@@ -8,9 +8,9 @@
 //!
 //! The whole `deploy/nats/signoff.conf` is also checked by `nats-server -t`.
 //!
-//! Each component runs from its public constructor on a connection made with
-//! its user and password: async-nats 0.51 ignores credentials written in the
-//! URL (`nats://user:pass@host`), so `natsUrl` alone cannot carry them yet.
+//! Each component connects with its user and password written in the URL
+//! (`nats://user:pass@host`, as `natsUrl` carries them), through
+//! `signoff_client::connect_nats` like every signoff process.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -85,15 +85,21 @@ impl SecuredNats {
         }
     }
 
-    /// A connection as `user` (with its password).
-    async fn connect_plain(&self, user: &str) -> async_nats::Client {
-        async_nats::ConnectOptions::with_user_and_password(
-            user.into(),
-            self.passwords[user].clone(),
+    /// `natsUrl` for `user`: its password in the URL, as a config carries it.
+    fn url_as(&self, user: &str) -> String {
+        format!(
+            "nats://{user}:{}@127.0.0.1:{}",
+            self.passwords[user],
+            self.nats.port()
         )
-        .connect(self.nats.url())
-        .await
-        .unwrap_or_else(|e| panic!("connect as {user}: {e}"))
+    }
+
+    /// A connection as `user`, made the way every signoff process connects:
+    /// `connect_nats` with the credentials in the URL.
+    async fn connect_plain(&self, user: &str) -> async_nats::Client {
+        signoff_client::connect_nats(&self.url_as(user))
+            .await
+            .unwrap_or_else(|e| panic!("connect as {user}: {e}"))
     }
 
     /// The event store opened on a connection as `user`.
@@ -315,6 +321,29 @@ async fn gateway_projector_scheduler_and_clients_work_under_their_own_users() {
         .unwrap()
         .expect("the scheduler expired it");
     assert_eq!(expiry.name(), "RequestExpired");
+
+    // The SDK works under the client user from a URL with its credentials:
+    // submit, decide, the wait (direct gets + an ordered consumer) and the action.
+    let sdk = signoff_client::Signoff::connect(signoff_client::ConnectOptions::new(
+        secured.url_as("signoff-client"),
+        secured.token("alice"),
+    ))
+    .await
+    .expect("the SDK connects as signoff-client");
+    let approval = sdk.require_approval(
+        signoff_client::ApprovalConfig::new("Deploy").approvers(["manager-team"]),
+    );
+    let id = approval.request_id();
+    let run = tokio::spawn(approval.run(|| async { Ok::<_, std::io::Error>("ran") }));
+    eventually("the SDK's request is in the log", RECOVERY, || async {
+        sdk.request(id).await.unwrap().is_some()
+    })
+    .await;
+    sdk.with_token(secured.token("maria"))
+        .approve(id, None)
+        .await
+        .unwrap();
+    assert_eq!(run.await.unwrap().unwrap(), "ran");
 
     // The projector follows the whole log.
     let mut events = jetstream::new(client)
