@@ -228,11 +228,29 @@ impl EventStore {
                 commits.extend(self.stream_commits(subject, next).await?);
                 return Ok(commits);
             }
-            match self
-                .stream
-                .direct_get_next_for_subject(subject.clone(), Some(next))
-                .await
-            {
+            // A direct get may be answered by any replica, including one still
+            // catching up (stale); with replicas, read from the stream leader.
+            let got = if self.settings.replicas > 1 {
+                self.stream
+                    .raw_message_builder()
+                    .sequence(next)
+                    .next_by_subject(subject.clone())
+                    .send()
+                    .await
+                    .map_err(|e| match e.kind() {
+                        stream::LastRawMessageErrorKind::NoMessageFound => None,
+                        _ => Some(e.to_string()),
+                    })
+            } else {
+                self.stream
+                    .direct_get_next_for_subject(subject.clone(), Some(next))
+                    .await
+                    .map_err(|e| match e.kind() {
+                        stream::DirectGetErrorKind::NotFound => None,
+                        _ => Some(e.to_string()),
+                    })
+            };
+            match got {
                 Ok(message) => {
                     next = message.sequence + 1;
                     commits.push(StoredCommit {
@@ -241,8 +259,8 @@ impl EventStore {
                         commit: Commit::decode(message.sequence, &message.payload)?,
                     });
                 }
-                Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => return Ok(commits),
-                Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+                Err(None) => return Ok(commits),
+                Err(Some(e)) => return Err(StoreError::Unavailable(e)),
             }
         }
     }

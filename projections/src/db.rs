@@ -58,7 +58,10 @@ pub struct ProjectionDb {
 
 impl ProjectionDb {
     pub fn open(path: &Path) -> Result<Self, ProjectionError> {
-        let db = sled::Config::new().path(path).open()?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(64 * 1024 * 1024)
+            .open()?;
         let tree = db.open_tree("signoff")?;
         let checkpoint = read_u64(&tree, keys::CHECKPOINT)?;
         let (applied, _) = watch::channel(checkpoint);
