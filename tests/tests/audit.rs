@@ -905,7 +905,9 @@ async fn the_http_client_follows_pages_and_decodes_chunked_answers() {
         .await
         .unwrap_err();
     assert!(
-        error.to_string().contains("expected an http:// or https:// URL"),
+        error
+            .to_string()
+            .contains("expected an http:// or https:// URL"),
         "{error:#}"
     );
 }
