@@ -199,7 +199,12 @@ async fn open_store(config: &Path) -> anyhow::Result<EventStore> {
     let config = SignoffConfig::load(config)?;
     let client = signoff_client::connect_nats(&config.nats_url)
         .await
-        .with_context(|| format!("connecting to {}", config.nats_url))?;
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                signoff_client::redacted_url(&config.nats_url)
+            )
+        })?;
     Ok(EventStore::open(client, config.stream.settings()).await?)
 }
 

@@ -54,9 +54,12 @@ impl Connection {
         let token = self.token(&config)?;
         let mut options = ConnectOptions::new(config.nats_url.clone(), token.clone());
         options.stream = config.stream.settings();
-        let signoff = Signoff::connect(options)
-            .await
-            .with_context(|| format!("connecting to signoff at {}", config.nats_url))?;
+        let signoff = Signoff::connect(options).await.with_context(|| {
+            format!(
+                "connecting to signoff at {}",
+                signoff_client::redacted_url(&config.nats_url)
+            )
+        })?;
         Ok((config, signoff, token))
     }
 }

@@ -11,7 +11,7 @@ use signoff_eventstore::StreamSettings;
 use crate::identity::AuthConfig;
 use crate::webhooks::WebhookConfig;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SignoffConfig {
     pub nats_url: String,
@@ -70,6 +70,17 @@ pub enum ConfigError {
         field: String,
         problem: String,
     },
+}
+
+impl std::fmt::Debug for SignoffConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignoffConfig")
+            .field("nats_url", &signoff_client::redacted_url(&self.nats_url))
+            .field("stream", &self.stream)
+            .field("auth", &self.auth)
+            .field("webhooks", &self.webhooks)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SignoffConfig {

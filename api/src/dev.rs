@@ -62,7 +62,12 @@ pub async fn start_gateway(
 ) -> anyhow::Result<GatewayHandle> {
     let client = signoff_client::connect_nats(&config.nats_url)
         .await
-        .with_context(|| format!("connecting to {}", config.nats_url))?;
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                signoff_client::redacted_url(&config.nats_url)
+            )
+        })?;
     let store = Arc::new(EventStore::open(client.clone(), config.stream.settings()).await?);
     let gateway = Arc::new(Gateway::new(
         client,
@@ -84,7 +89,12 @@ pub async fn start_scheduler(
 ) -> anyhow::Result<SchedulerHandle> {
     let client = signoff_client::connect_nats(&config.nats_url)
         .await
-        .with_context(|| format!("connecting to {}", config.nats_url))?;
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                signoff_client::redacted_url(&config.nats_url)
+            )
+        })?;
     let store = Arc::new(EventStore::open(client.clone(), config.stream.settings()).await?);
     let scheduler = Scheduler::new(client, store, TokenIssuer::new(&config.auth)?, clock);
     Ok(Arc::new(scheduler).spawn())
@@ -167,7 +177,7 @@ fn print_connection_info(
     println!("signoff is running.");
     println!(
         "  NATS (JetStream, sync_interval: always): {}",
-        config.nats_url
+        signoff_client::redacted_url(&config.nats_url)
     );
     println!(
         "  commands: request/reply on signoff.cmd.<{}>",

@@ -336,7 +336,12 @@ async fn run_webhooks(command: WebhooksCommand) -> anyhow::Result<()> {
     let config = SignoffConfig::load(config)?;
     let client = signoff_client::connect_nats(&config.nats_url)
         .await
-        .with_context(|| format!("connecting to {}", config.nats_url))?;
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                signoff_client::redacted_url(&config.nats_url)
+            )
+        })?;
     let store = Arc::new(EventStore::open(client, config.stream.settings()).await?);
     match command {
         WebhooksCommand::Run { .. } => {
@@ -430,7 +435,7 @@ fn parse_role(raw: &str) -> anyhow::Result<Role> {
 async fn run_gateway(config: PathBuf) -> anyhow::Result<()> {
     let config = SignoffConfig::load(&config)?;
     let handle = signoff_api::dev::start_gateway(&config, Arc::new(SystemClock)).await?;
-    tracing::info!(nats = %config.nats_url, "gateway running; Ctrl-C stops it");
+    tracing::info!(nats = %signoff_client::redacted_url(&config.nats_url), "gateway running; Ctrl-C stops it");
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await;
     Ok(())

@@ -51,7 +51,12 @@ pub async fn start(
         ProjectionDb::open(db_path).with_context(|| format!("opening {}", db_path.display()))?;
     let client = signoff_client::connect_nats(&config.nats_url)
         .await
-        .with_context(|| format!("connecting to {}", config.nats_url))?;
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                signoff_client::redacted_url(&config.nats_url)
+            )
+        })?;
     let projector = Projector::new(client, config.stream.settings(), db.clone());
     let (stop_projector, projector_stopped) = oneshot::channel::<()>();
     let projector_task = tokio::spawn(async move {

@@ -51,7 +51,7 @@ pub use signoff_engine::event::ApprovalBasis;
 pub use signoff_engine::spec::OnExpiry;
 pub use signoff_engine::{RequestId, UserId};
 pub use signoff_schemas::Accepted;
-pub use transport::{connect_nats, ClientError, CommandClient};
+pub use transport::{connect_nats, redacted_url, ClientError, CommandClient};
 
 /// Where signoff is and who is asking.
 #[derive(Clone)]
@@ -70,7 +70,7 @@ pub struct ConnectOptions {
 impl std::fmt::Debug for ConnectOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectOptions")
-            .field("nats_url", &self.nats_url)
+            .field("nats_url", &redacted_url(&self.nats_url))
             .field("token", &"<redacted>")
             .field("stream", &self.stream.name)
             .finish()

@@ -243,11 +243,24 @@ mod tests {
             ("nats://127.0.0.1:4222".to_string(), None)
         );
         assert_eq!(
+            super::redacted_url("nats://gw:secret@127.0.0.1:4222"),
+            "nats://127.0.0.1:4222 (as gw)"
+        );
+        assert_eq!(
             split_credentials("nats://u:p@a:1, nats://b:2"),
             (
                 "nats://a:1,nats://b:2".to_string(),
                 Some(("u".to_string(), "p".to_string()))
             )
         );
+    }
+}
+
+/// `url` fit for logs and errors: credentials replaced by the user name only
+/// (`nats://127.0.0.1:4222 (as signoff-gateway)`).
+pub fn redacted_url(url: &str) -> String {
+    match split_credentials(url) {
+        (servers, Some((user, _))) => format!("{servers} (as {user})"),
+        (servers, None) => servers,
     }
 }
