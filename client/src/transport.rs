@@ -225,6 +225,15 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `url` fit for logs and errors: credentials replaced by the user name only
+/// (`nats://127.0.0.1:4222 (as signoff-gateway)`).
+pub fn redacted_url(url: &str) -> String {
+    match split_credentials(url) {
+        (servers, Some((user, _))) => format!("{servers} (as {user})"),
+        (servers, None) => servers,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::split_credentials;
@@ -253,14 +262,5 @@ mod tests {
                 Some(("u".to_string(), "p".to_string()))
             )
         );
-    }
-}
-
-/// `url` fit for logs and errors: credentials replaced by the user name only
-/// (`nats://127.0.0.1:4222 (as signoff-gateway)`).
-pub fn redacted_url(url: &str) -> String {
-    match split_credentials(url) {
-        (servers, Some((user, _))) => format!("{servers} (as {user})"),
-        (servers, None) => servers,
     }
 }
