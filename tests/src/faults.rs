@@ -28,7 +28,7 @@ use signoff_api::dev::start_gateway;
 use signoff_api::gateway::GatewayHandle;
 use signoff_api::identity::{AuthConfig, TokenIssuer};
 use signoff_api::local_nats::{LocalCluster, CLUSTER_SIZE};
-use signoff_eventstore::{EventStore, StreamSettings};
+use signoff_eventstore::EventStore;
 use signoff_projections::ProjectionDb;
 use signoff_schemas::{Accepted, Reply};
 use tokio::task::JoinHandle;
@@ -54,21 +54,7 @@ pub fn rounds(short: usize, long_rounds: usize) -> usize {
     }
 }
 
-/// Polls `condition` every 20 ms until it holds; fails the test after `timeout`.
-pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !condition().await {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+pub use crate::stack::eventually_within as eventually;
 
 /// What the callers sent and what was acknowledged, by command id.
 #[derive(Default)]
@@ -443,11 +429,12 @@ pub async fn last_sequence(store: &EventStore) -> u64 {
 /// database at `scratch` and fails the test unless both hold the same bytes.
 pub async fn assert_views_equal_rebuild(
     client: async_nats::Client,
-    settings: &StreamSettings,
+    store: &EventStore,
     db: &ProjectionDb,
-    last: u64,
     scratch: &Path,
 ) {
+    let last = last_sequence(store).await;
+    let settings = store.settings();
     assert!(
         db.wait_for(last, RECOVERY).await.expect("projection"),
         "the projector did not reach sequence {last} within {RECOVERY:?}: its checkpoint is {}",
@@ -462,6 +449,23 @@ pub async fn assert_views_equal_rebuild(
     let rebuilt = clean.dump().expect("dump");
     assert_eq!(projected.len(), rebuilt.len(), "same number of keys");
     assert!(projected == rebuilt, "every view equals a clean rebuild");
+}
+
+/// How every fault test ends: the summary line, every acknowledged command in
+/// the log exactly once, and the read side equal to a clean rebuild.
+pub async fn assert_nothing_lost(
+    fault: &str,
+    ledger: &Ledger,
+    extra: &str,
+    client: async_nats::Client,
+    store: &EventStore,
+    db: &ProjectionDb,
+    scratch: &Path,
+) {
+    audit_log(store, ledger)
+        .await
+        .print_and_assert(fault, ledger, extra);
+    assert_views_equal_rebuild(client, store, db, scratch).await;
 }
 
 /// A `signoff` process (gateway, projector, scheduler) the test can freeze and kill.

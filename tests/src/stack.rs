@@ -16,17 +16,26 @@ impl TestEnv {
     }
 }
 
-/// Polls `condition` until it holds (bounded): waiting for an effect, never for a deadline.
-pub async fn eventually<F, Fut>(what: &str, mut condition: F)
+/// Polls `condition` until it holds (up to 30 s): waiting for an effect, never for a deadline.
+pub async fn eventually<F, Fut>(what: &str, condition: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    eventually_within(what, Duration::from_secs(30), condition).await
+}
+
+/// Polls `condition` every 20 ms until it holds; fails the test after `timeout`.
+pub async fn eventually_within<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
     while !condition().await {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
+            "timed out after {timeout:?} waiting for: {what}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -11,7 +11,7 @@ use chrono::Duration as Span;
 use serde_json::json;
 use signoff_api::clock::FileClock;
 use signoff_tests::faults::{
-    assert_views_equal_rebuild, audit_log, eventually, last_sequence, rounds,
+    assert_nothing_lost, assert_views_equal_rebuild, audit_log, eventually, last_sequence, rounds,
     send_until_acknowledged, wait_for_gateway, Ledger, SignoffProcess, Workload, RECOVERY,
 };
 use signoff_tests::{t0, TestEnv};
@@ -42,17 +42,13 @@ async fn nats_server_killed_mid_load_loses_nothing_acknowledged() {
         load.progress("load after the restart", 40).await;
     }
     let ledger = load.finish().await;
-    let audit = audit_log(&env.store, &ledger).await;
-    audit.print_and_assert(
+    assert_nothing_lost(
         "nats-kill-9",
         &ledger,
         &format!("kills={kills} retries={}", ledger.retries()),
-    );
-    assert_views_equal_rebuild(
         env.client.clone(),
-        env.store.settings(),
+        &env.store,
         &read_side.db,
-        last_sequence(&env.store).await,
         &env.temp_path("clean"),
     )
     .await;
@@ -80,8 +76,7 @@ async fn nats_server_paused_longer_than_client_timeouts_loses_nothing() {
         load.progress("load after the resume", 40).await;
     }
     let ledger = load.finish().await;
-    let audit = audit_log(&env.store, &ledger).await;
-    audit.print_and_assert(
+    assert_nothing_lost(
         "nats-sigstop",
         &ledger,
         &format!(
@@ -89,12 +84,9 @@ async fn nats_server_paused_longer_than_client_timeouts_loses_nothing() {
             ledger.retries(),
             ledger.recovered_answers()
         ),
-    );
-    assert_views_equal_rebuild(
         env.client.clone(),
-        env.store.settings(),
+        &env.store,
         &read_side.db,
-        last_sequence(&env.store).await,
         &env.temp_path("clean"),
     )
     .await;
@@ -135,20 +127,16 @@ async fn gateway_killed_between_append_and_reply_answers_the_retry_with_the_orig
     }
     let ledger = load.finish().await;
     drop(gateway);
-    let audit = audit_log(&env.store, &ledger).await;
-    audit.print_and_assert(
+    assert_nothing_lost(
         "gateway-kill-9",
         &ledger,
         &format!(
             "kills={kills} appended_unanswered_then_answered_on_retry={}",
             ledger.recovered_answers()
         ),
-    );
-    assert_views_equal_rebuild(
         env.client.clone(),
-        env.store.settings(),
+        &env.store,
         &read_side.db,
-        last_sequence(&env.store).await,
         &env.temp_path("clean"),
     )
     .await;
@@ -295,9 +283,8 @@ async fn projector_and_scheduler_killed_mid_batch_apply_everything_once() {
     let survivor = env.start_read_side_at(&db_path).await;
     assert_views_equal_rebuild(
         env.client.clone(),
-        env.store.settings(),
+        &env.store,
         &survivor.db,
-        last_sequence(&env.store).await,
         &env.temp_path("clean"),
     )
     .await;

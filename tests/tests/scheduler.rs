@@ -10,26 +10,10 @@ use std::time::Duration;
 use chrono::Duration as Span;
 use signoff_api::scheduler::{Deadline, DeadlineKind, SchedulerHandle};
 use signoff_engine::{RequestId, Status};
-use signoff_tests::{accepted, TestEnv};
+use signoff_tests::{accepted, eventually, TestEnv};
 
 const ESCALATING: &str = r#"{"title":"Critical Fix","description":"Apply critical system fix","approvers":["on-call-team"],
     "expiresIn":3600,"escalation":{"afterMinutes":15,"to":["manager-team"],"afterMinutes2":30,"to2":["executive-team"]}}"#;
-
-/// Polls `condition` until it holds (bounded): waiting for an effect, never for a deadline.
-async fn eventually<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Waits until the scheduler has folded the log up to its current end.
 async fn caught_up(env: &TestEnv, scheduler: &SchedulerHandle) {

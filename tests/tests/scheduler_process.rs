@@ -4,29 +4,13 @@
 //! Time moves through a clock file (`signoff scheduler --clock-file`), never by waiting.
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use chrono::Duration as Span;
 use signoff_api::clock::FileClock;
-use signoff_tests::{signoff_binary, t0, TestEnv};
+use signoff_tests::{eventually, signoff_binary, t0, TestEnv};
 
 const ESCALATING: &str = r#"{"title":"Critical Fix","approvers":["on-call-team"],"expiresIn":3600,
     "escalation":{"afterMinutes":15,"to":["manager-team"],"afterMinutes2":30,"to2":["executive-team"]}}"#;
-
-async fn eventually<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 async fn consumers(env: &TestEnv) -> usize {
     let mut stream = env
