@@ -20,6 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::pkcs8::EncodePrivateKey;
@@ -317,7 +318,26 @@ struct VerifyingKey {
     algorithm: Algorithm,
 }
 
+/// Verified tokens kept by a [`TokenVerifier`] (the token text → who it names).
+const VERIFIED_TOKENS_KEPT: usize = 10_000;
+
+/// A token that verified: what it names, and until when it may be used.
+#[derive(Clone)]
+struct VerifiedToken {
+    actor: Actor,
+    kid: String,
+    /// The `exp` claim (seconds since the epoch).
+    exp: u64,
+}
+
 /// Verifies tokens against the active keys.
+///
+/// A client sends the same token with every command, so the verifier keeps
+/// the tokens that verified (up to [`VERIFIED_TOKENS_KEPT`], keyed by their
+/// exact text) and skips the decoding and the signature check when one comes
+/// again. Everything that can change with time is still checked on every use:
+/// the expiry (with the same leeway) and the revocation of its key. A token
+/// that fails is never kept. Clones share the kept tokens.
 #[derive(Clone)]
 pub struct TokenVerifier {
     keys: HashMap<String, VerifyingKey>,
@@ -325,6 +345,8 @@ pub struct TokenVerifier {
     hs256: Validation,
     eddsa: Validation,
     issuer: String,
+    leeway_secs: u64,
+    verified: Arc<Mutex<HashMap<String, VerifiedToken>>>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -377,6 +399,8 @@ impl TokenVerifier {
             hs256: validation(Algorithm::HS256),
             eddsa: validation(Algorithm::EdDSA),
             issuer: config.issuer.clone(),
+            leeway_secs: config.leeway_secs,
+            verified: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -388,6 +412,43 @@ impl TokenVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Actor, AuthError> {
+        if let Some(actor) = self.verified_before(token) {
+            return Ok(actor);
+        }
+        let (actor, exp) = self.verify_uncached(token)?;
+        let kid = actor.authentication.key_id.clone().unwrap_or_default();
+        let mut verified = self.verified.lock().expect("verified tokens lock");
+        if verified.len() >= VERIFIED_TOKENS_KEPT {
+            verified.clear();
+        }
+        verified.insert(
+            token.to_owned(),
+            VerifiedToken {
+                actor: actor.clone(),
+                kid,
+                exp,
+            },
+        );
+        Ok(actor)
+    }
+
+    /// The actor of a token that verified before and is still usable now;
+    /// `None` sends it through the full check (which gives the reason).
+    fn verified_before(&self, token: &str) -> Option<Actor> {
+        let mut verified = self.verified.lock().expect("verified tokens lock");
+        let entry = verified.get(token)?;
+        // As jsonwebtoken checks it: expired when `exp < now - leeway`.
+        let expired = entry.exp.saturating_add(self.leeway_secs) < now_secs();
+        if expired || self.revoked.contains(&entry.kid) || !self.keys.contains_key(&entry.kid) {
+            verified.remove(token);
+            return None;
+        }
+        Some(entry.actor.clone())
+    }
+
+    /// Decodes the token and checks its key, signature and claims. Returns
+    /// the actor and the token's expiry.
+    fn verify_uncached(&self, token: &str) -> Result<(Actor, u64), AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| AuthError::Malformed(describe(e.kind())))?;
         let kid = header.kid.ok_or(AuthError::NoKeyId)?;
@@ -433,7 +494,7 @@ impl TokenVerifier {
             })?;
         let claims = data.claims;
         let user = UserId::parse(&claims.sub).map_err(|e| AuthError::BadSubject(e.to_string()))?;
-        Ok(Actor {
+        let actor = Actor {
             user,
             roles: claims.roles,
             authentication: Authentication {
@@ -442,8 +503,14 @@ impl TokenVerifier {
                 issuer: Some(self.issuer.clone()),
                 token_id: claims.jti,
             },
-        })
+        };
+        Ok((actor, claims.exp))
     }
+}
+
+/// Seconds since the epoch, the clock jsonwebtoken checks `exp` against.
+fn now_secs() -> u64 {
+    jsonwebtoken::get_current_timestamp()
 }
 
 /// A jsonwebtoken error, described without quoting the token.
@@ -745,6 +812,50 @@ mod tests {
         assert_eq!(actor.roles, vec![Role::Admin]);
         assert_eq!(actor.authentication.key_id.as_deref(), Some("k1"));
         assert_eq!(actor.authentication.method, "jwt/HS256");
+    }
+
+    #[test]
+    fn a_verified_token_is_kept_but_its_expiry_is_checked_on_every_use() {
+        let cfg = config();
+        let verifier = TokenVerifier::new(&cfg).unwrap();
+        let token = TokenIssuer::new(&cfg).unwrap().issue("alice", &[], 60);
+        let first = verifier.verify(&token).unwrap();
+        assert_eq!(verifier.verify(&token).unwrap(), first);
+        let kept = |text: &str| verifier.verified.lock().unwrap().contains_key(text);
+        assert!(kept(&token));
+        // A refused token is never kept.
+        let mut forged = token.clone();
+        forged.pop();
+        assert!(verifier.verify(&forged).is_err());
+        assert!(!kept(&forged));
+        // A kept entry is honoured while unexpired, and dropped once expired
+        // (the token then goes through the full check, which refuses this one).
+        let entry = |exp| VerifiedToken {
+            actor: first.clone(),
+            kid: "k1".into(),
+            exp,
+        };
+        let insert = |text: &str, e| {
+            verifier.verified.lock().unwrap().insert(text.into(), e);
+        };
+        insert("not-a-jwt", entry(now_secs() + 60));
+        assert_eq!(verifier.verify("not-a-jwt").unwrap(), first);
+        insert("not-a-jwt", entry(now_secs() - 1));
+        assert!(matches!(
+            verifier.verify("not-a-jwt"),
+            Err(AuthError::Malformed(_))
+        ));
+        assert!(!kept("not-a-jwt"));
+        // A kept entry of a key that is no longer active is dropped too.
+        let revoked = TokenVerifier {
+            revoked: ["k1".to_string()].into(),
+            ..verifier.clone()
+        };
+        insert("not-a-jwt", entry(now_secs() + 60));
+        assert!(revoked.verify("not-a-jwt").is_err());
+        assert!(!kept("not-a-jwt"));
+        // Clones share what was kept.
+        assert!(verifier.clone().verified_before(&token).is_some());
     }
 
     #[test]
