@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use futures::StreamExt;
-use signoff_engine::raw_json::canonical_hash;
 use signoff_engine::{
     Action, ApprovalCommand, ApprovalEvent, CommandId, RawJson, RequestId, TeamDirectory,
     EVENT_SCHEMA_VERSION,
 };
-use signoff_eventstore::{ApprovalAggregate, Commit, EventStore, Loaded, StoreError};
+use signoff_eventstore::{
+    AppendOutcome, ApprovalAggregate, Commit, EventStore, Loaded, StoreError,
+};
 use signoff_schemas::replies::codes;
 use signoff_schemas::subjects::{
     AUTHORIZATION_HEADER, COMMAND_PREFIX, GATEWAY_QUEUE, MAX_COMMAND_BYTES,
@@ -134,9 +135,11 @@ impl Gateway {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
-            let this = self.clone();
+            // Boxed: the command's future is large, and a task moves its
+            // future several times on the way into the runtime.
+            let respond = Box::pin(self.clone().respond(message));
             tokio::spawn(async move {
-                this.respond(message).await;
+                respond.await;
                 drop(permit);
             });
         }
@@ -145,7 +148,7 @@ impl Gateway {
         info!("gateway stopped");
     }
 
-    async fn respond(&self, message: async_nats::Message) {
+    async fn respond(self: Arc<Self>, message: async_nats::Message) {
         let reply = self
             .handle(
                 message.subject.as_str(),
@@ -274,7 +277,7 @@ impl Gateway {
             let assumed = if optimistic {
                 self.store.cached(command.request_id).or_else(|| {
                     matches!(command.action, Action::Submit { .. })
-                        .then(|| Loaded::empty(command.request_id))
+                        .then(|| Arc::new(Loaded::empty(command.request_id)))
                 })
             } else {
                 None
@@ -283,7 +286,7 @@ impl Gateway {
             let from_cache = assumed.is_some();
             let loaded = match assumed {
                 Some(loaded) => loaded,
-                None => match self.store.load(command.request_id).await {
+                None => match self.store.load_shared(command.request_id).await {
                     Ok(loaded) => loaded,
                     Err(e) => match retry_or_fail(e, &mut unavailable).await {
                         Some(reply) => return reply,
@@ -317,6 +320,7 @@ impl Gateway {
                     return error(e.code(), e.to_string(), field, false);
                 }
             };
+            let names = event_names(&events);
             let commit = Commit {
                 schema_version: EVENT_SCHEMA_VERSION,
                 request_id: command.request_id,
@@ -325,24 +329,20 @@ impl Gateway {
                 action: command.action.name().to_owned(),
                 actor: command.actor.user.clone(),
                 at: command.at,
-                events: events.clone(),
+                events,
             };
-            match self.store.append(&loaded, commit).await {
-                Ok(appended) if !appended.duplicate => {
-                    let mut after = loaded.aggregate.clone();
-                    for event in events.iter().cloned() {
-                        after.fold(event);
-                    }
+            match self.store.append_and_fold(&loaded, commit).await {
+                Ok(AppendOutcome::Stored { sequence, after }) => {
                     return Reply::Accepted(accepted(
                         &command,
-                        appended.sequence,
+                        sequence,
                         false,
-                        &events,
-                        &after,
+                        names,
+                        &after.aggregate,
                     ));
                 }
                 // Stored before by another attempt with this command id: the reload finds it.
-                Ok(_) => continue,
+                Ok(AppendOutcome::Duplicate { .. }) => continue,
                 Err(StoreError::Conflict { .. }) => {
                     // A stale guess is not a race with another writer.
                     if !from_cache {
@@ -384,7 +384,7 @@ impl Gateway {
             command,
             sequence,
             true,
-            &events,
+            event_names(&events),
             &loaded.aggregate,
         ))
     }
@@ -424,10 +424,55 @@ async fn retry_or_fail(e: StoreError, unavailable: &mut u32) -> Option<Reply> {
     }
 }
 
+/// `canonical_hash` of `{"action": action, "body": <payload as JSON, or null>}`,
+/// written straight into the hasher (no canonical text, no string per key or
+/// scalar); the same bytes as the engine's `canonical_json` (unit test).
 fn command_hash(action: &str, payload: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
     let body: serde_json::Value =
         serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null);
-    canonical_hash(&serde_json::json!({ "action": action, "body": body }))
+    let mut hasher = Sha256::new();
+    // Keys in canonical (sorted) order: "action" < "body".
+    hasher.update(b"{\"action\":");
+    serde_json::to_writer(&mut hasher, action).expect("hashing does not fail");
+    hasher.update(b",\"body\":");
+    write_canonical(&body, &mut hasher);
+    hasher.update(b"}");
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+/// The engine's canonical JSON (object keys sorted, no white space, scalars
+/// as serde_json prints them), into a hasher.
+fn write_canonical(value: &serde_json::Value, out: &mut sha2::Sha256) {
+    use serde_json::Value;
+    use sha2::Digest;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.update(b"{");
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.update(b",");
+                }
+                serde_json::to_writer(&mut *out, key).expect("hashing does not fail");
+                out.update(b":");
+                write_canonical(item, out);
+            }
+            out.update(b"}");
+        }
+        Value::Array(items) => {
+            out.update(b"[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.update(b",");
+                }
+                write_canonical(item, out);
+            }
+            out.update(b"]");
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar).expect("hashing does not fail"),
+    }
 }
 
 fn to_action(body: CommandBody) -> Action {
@@ -455,11 +500,15 @@ fn to_action(body: CommandBody) -> Action {
     }
 }
 
+fn event_names(events: &[ApprovalEvent]) -> Vec<String> {
+    events.iter().map(|e| e.name().to_owned()).collect()
+}
+
 fn accepted(
     command: &ApprovalCommand,
     sequence: u64,
     duplicate: bool,
-    events: &[ApprovalEvent],
+    events: Vec<String>,
     after: &ApprovalAggregate,
 ) -> Accepted {
     let state = &after.state;
@@ -468,7 +517,7 @@ fn accepted(
         command_id: command.command_id.0,
         sequence,
         duplicate,
-        events: events.iter().map(|e| e.name().to_owned()).collect(),
+        events,
         state: StateSummary {
             status: state.status,
             current_stage: state.current_stage,
@@ -487,4 +536,43 @@ fn error(code: &str, message: String, field: Option<String>, retryable: bool) ->
         field,
         retryable,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signoff_engine::raw_json::canonical_hash;
+
+    /// What the gateway hashed before it wrote straight into the hasher.
+    fn engine_command_hash(action: &str, payload: &[u8]) -> String {
+        let body: serde_json::Value =
+            serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null);
+        canonical_hash(&serde_json::json!({ "action": action, "body": body }))
+    }
+
+    #[test]
+    fn the_command_hash_is_the_engines_canonical_hash() {
+        let payloads: &[&str] = &[
+            r#"{"commandId":"7b6f","requestId":"x","spec":{"title":"Deploy","approvers":["manager-team"],"expiresIn":86400,"context":{"ticket":"PROJ-1","impact":"low"}},"params":{"amount":50000,"to":"B-2"}}"#,
+            r#"{ "z": [1, 2.5, -3, 1e3, 12345678901234567890, -0.0, 1.0E-7], "a": {"y": null, "x": true, "": false} }"#,
+            r#"{"esc":"line\nbreak \"quoted\" tab\t \u0041 \u00e9 \ud83d\ude00 /\/ \u0001","ключ":"значение","é":"e","E":"E"}"#,
+            r#"{"dup":1,"dup":2}"#,
+            r#"[{"b":1,"a":[{"d":{},"c":[]}]}]"#,
+            r#""just a string""#,
+            "42",
+            "null",
+            "not json at all",
+            "",
+            r#"{"commandId":"c","requestId":"r","comment":"ok"}"#,
+        ];
+        for payload in payloads {
+            for action in ["submit", "approve", "odd\"action"] {
+                assert_eq!(
+                    command_hash(action, payload.as_bytes()),
+                    engine_command_hash(action, payload.as_bytes()),
+                    "{action} {payload}"
+                );
+            }
+        }
+    }
 }

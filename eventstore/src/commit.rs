@@ -32,7 +32,11 @@ pub struct Commit {
 
 impl Commit {
     pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
-        rmp_serde::to_vec_named(self).map_err(|e| StoreError::Encode(e.to_string()))
+        // Sized for a typical commit (0.7-1.2 KB), so encoding does not regrow the buffer.
+        let mut out = Vec::with_capacity(2048);
+        rmp_serde::encode::write_named(&mut out, self)
+            .map_err(|e| StoreError::Encode(e.to_string()))?;
+        Ok(out)
     }
 
     pub fn decode(sequence: u64, payload: &[u8]) -> Result<Self, StoreError> {

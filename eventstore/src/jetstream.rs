@@ -5,7 +5,7 @@
 //! (direct get, `next_by_subj`), so their cost does not grow with the stream.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage, stream};
@@ -129,6 +129,18 @@ impl Loaded {
     }
 }
 
+/// The result of an append with the request as it stands after it
+/// ([`EventStore::append_and_fold`]).
+#[derive(Clone, Debug)]
+pub enum AppendOutcome {
+    /// Stored at `sequence`; `after` is the loaded request with the commit
+    /// folded in (what the cache now holds).
+    Stored { sequence: u64, after: Arc<Loaded> },
+    /// JetStream had already stored a message with this command id (a retry)
+    /// at `sequence`; the cache entry was dropped, a load finds the commit.
+    Duplicate { sequence: u64 },
+}
+
 /// The result of an append.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Appended {
@@ -142,7 +154,8 @@ pub struct EventStore {
     js: jetstream::Context,
     stream: stream::Stream,
     settings: StreamSettings,
-    cache: Mutex<HashMap<RequestId, Loaded>>,
+    /// Shared, so a cache hit costs a reference count, not a copy of the request.
+    cache: Mutex<HashMap<RequestId, Arc<Loaded>>>,
     cache_capacity: usize,
 }
 
@@ -186,17 +199,25 @@ impl EventStore {
     /// holds past the cached sequence.
     #[instrument(level = "debug", skip(self), fields(request = %request_id))]
     pub async fn load(&self, request_id: RequestId) -> Result<Loaded, StoreError> {
-        let cached = self
-            .cache
-            .lock()
-            .expect("cache lock")
-            .get(&request_id)
-            .cloned();
-        let mut loaded = cached.unwrap_or_else(|| Loaded::empty(request_id));
-        for stored in self.read_commits(request_id, loaded.last_sequence).await? {
+        let loaded = self.load_shared(request_id).await?;
+        Ok(Arc::unwrap_or_clone(loaded))
+    }
+
+    /// [`EventStore::load`] without copying the request out of the cache
+    /// when the server has nothing newer.
+    pub async fn load_shared(&self, request_id: RequestId) -> Result<Arc<Loaded>, StoreError> {
+        let cached = self.cached(request_id);
+        let after = cached.as_ref().map_or(0, |c| c.last_sequence);
+        let commits = self.read_commits(request_id, after).await?;
+        if let (Some(cached), true) = (&cached, commits.is_empty()) {
+            return Ok(cached.clone());
+        }
+        let mut loaded = cached.map_or_else(|| Loaded::empty(request_id), Arc::unwrap_or_clone);
+        for stored in commits {
             loaded.fold(stored.sequence, stored.commit);
         }
-        self.remember(&loaded);
+        let loaded = Arc::new(loaded);
+        self.remember(loaded.clone());
         Ok(loaded)
     }
 
@@ -204,7 +225,7 @@ impl EventStore {
     /// stale: a caller that decides on it must append with its
     /// `last_sequence` (a conflict says it was stale) and must not answer a
     /// refusal decided on it without loading again.
-    pub fn cached(&self, request_id: RequestId) -> Option<Loaded> {
+    pub fn cached(&self, request_id: RequestId) -> Option<Arc<Loaded>> {
         self.cache
             .lock()
             .expect("cache lock")
@@ -310,8 +331,26 @@ impl EventStore {
 
     /// Appends one commit after `loaded.last_sequence`. A conflict means
     /// someone else appended first: reload and decide again.
-    #[instrument(level = "debug", skip(self, loaded, commit), fields(request = %loaded.request_id, command = %commit.command_id))]
     pub async fn append(&self, loaded: &Loaded, commit: Commit) -> Result<Appended, StoreError> {
+        Ok(match self.append_and_fold(loaded, commit).await? {
+            AppendOutcome::Stored { sequence, .. } => Appended {
+                sequence,
+                duplicate: false,
+            },
+            AppendOutcome::Duplicate { sequence } => Appended {
+                sequence,
+                duplicate: true,
+            },
+        })
+    }
+
+    /// [`EventStore::append`], returning the request with the commit folded in.
+    #[instrument(level = "debug", skip(self, loaded, commit), fields(request = %loaded.request_id, command = %commit.command_id))]
+    pub async fn append_and_fold(
+        &self,
+        loaded: &Loaded,
+        commit: Commit,
+    ) -> Result<AppendOutcome, StoreError> {
         let appended = self
             .publish(loaded.request_id, loaded.last_sequence, &commit)
             .await?;
@@ -321,12 +360,18 @@ impl EventStore {
                 "duplicate command id; JetStream kept the first"
             );
             self.forget(loaded.request_id);
-        } else {
-            let mut next = loaded.clone();
-            next.fold(appended.sequence, commit);
-            self.remember(&next);
+            return Ok(AppendOutcome::Duplicate {
+                sequence: appended.sequence,
+            });
         }
-        Ok(appended)
+        let mut next = loaded.clone();
+        next.fold(appended.sequence, commit);
+        let after = Arc::new(next);
+        self.remember(after.clone());
+        Ok(AppendOutcome::Stored {
+            sequence: appended.sequence,
+            after,
+        })
     }
 
     /// Publishes one commit with the concurrency and idempotency headers; leaves the cache alone.
@@ -369,14 +414,16 @@ impl EventStore {
         self.cache.lock().expect("cache lock").remove(&request_id);
     }
 
-    fn remember(&self, loaded: &Loaded) {
+    fn remember(&self, loaded: Arc<Loaded>) {
         let mut cache = self.cache.lock().expect("cache lock");
         if cache.len() >= self.cache_capacity && !cache.contains_key(&loaded.request_id) {
             if let Some(victim) = cache.keys().next().copied() {
                 cache.remove(&victim);
             }
         }
-        cache.insert(loaded.request_id, loaded.clone());
+        // The replaced entry is dropped after the lock is released.
+        let _previous = cache.insert(loaded.request_id, loaded);
+        drop(cache);
     }
 
     /// Follows one request's commits as they are appended, from the first
