@@ -250,18 +250,22 @@ enum Scope {
 }
 
 /// Calls `each` on every commit of `scope`, in stream order; returns how many.
+///
+/// Reading and decoding run in a task of their own, a chunk of commits ahead
+/// of `each`: a whole-log pass is bound by the slower of the two, not their sum.
 async fn for_each_commit(
     store: &EventStore,
     scope: Scope,
-    mut each: impl FnMut(&StoredCommit) -> anyhow::Result<()>,
+    mut each: impl FnMut(StoredCommit) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
     let up_to = match scope {
         Scope::Request(id) => {
             let commits = store.read_commits(id, 0).await?;
-            for stored in &commits {
+            let count = commits.len() as u64;
+            for stored in commits {
                 each(stored)?;
             }
-            return Ok(commits.len() as u64);
+            return Ok(count);
         }
         Scope::All { up_to } => up_to,
     };
@@ -270,27 +274,46 @@ async fn for_each_commit(
     }
     let mut progress = Progress::new(up_to);
     let commits = store.watch_all().await?;
-    tokio::pin!(commits);
+    let (chunks, mut incoming) = tokio::sync::mpsc::channel(8);
+    let reader = tokio::spawn(async move {
+        let mut commits = std::pin::pin!(commits.ready_chunks(512));
+        while let Some(chunk) = commits.next().await {
+            if chunks.send(chunk).await.is_err() {
+                return;
+            }
+        }
+    });
     let mut count = 0;
     let mut seen = 0;
-    while seen < up_to {
-        let next = tokio::time::timeout(STALL, commits.next())
-            .await
-            .map_err(|_| {
-                anyhow!("the log stopped delivering after sequence {seen} (reading to {up_to})")
-            })?;
-        let Some(stored) = next else {
-            bail!("the log ended after sequence {seen}, before {up_to}")
-        };
-        let stored = stored?;
-        if stored.sequence > up_to {
-            break;
+    let result = async {
+        'read: while seen < up_to {
+            let next = tokio::time::timeout(STALL, incoming.recv())
+                .await
+                .map_err(|_| {
+                    anyhow!("the log stopped delivering after sequence {seen} (reading to {up_to})")
+                })?;
+            let Some(chunk) = next else {
+                bail!("the log ended after sequence {seen}, before {up_to}")
+            };
+            for stored in chunk {
+                let stored = stored?;
+                if stored.sequence > up_to {
+                    break 'read;
+                }
+                seen = stored.sequence;
+                each(stored)?;
+                count += 1;
+                if seen >= up_to {
+                    break 'read;
+                }
+            }
+            progress.at(seen);
         }
-        seen = stored.sequence;
-        each(&stored)?;
-        count += 1;
-        progress.at(seen);
+        Ok(())
     }
+    .await;
+    reader.abort();
+    result?;
     progress.finish();
     Ok(count)
 }
@@ -460,7 +483,11 @@ pub const REPLAY_COLUMNS: &[&str] = &[
 ];
 
 impl ReplayRow {
-    fn new(record: &AuditRecord, status_after: Status) -> Self {
+    fn new(record: AuditRecord, status_after: Status) -> Self {
+        let (auth_method, auth_key_id) = match record.authentication {
+            Some(a) => (Some(a.method), a.key_id),
+            None => (None, None),
+        };
         Self {
             sequence: record.sequence,
             event_in_commit: record.event_in_commit,
@@ -468,27 +495,24 @@ impl ReplayRow {
             request_index: record.request_index,
             at: record.at,
             command_id: record.command_id,
-            action: record.action.clone(),
-            actor: record.actor.clone(),
-            auth_method: record.authentication.as_ref().map(|a| a.method.clone()),
-            auth_key_id: record
-                .authentication
-                .as_ref()
-                .and_then(|a| a.key_id.clone()),
-            event: record.event.clone(),
+            action: record.action,
+            actor: record.actor,
+            auth_method,
+            auth_key_id,
+            event: record.event,
             status_after,
             stage: record.stage,
-            team: record.team.clone(),
+            team: record.team,
             escalation_level: record.escalation_level,
-            note: record.note.clone(),
-            params_hash: record.params_hash.clone(),
+            note: record.note,
+            params_hash: record.params_hash,
             plan_version: record.plan_version,
-            spec_hash: record.spec_hash.clone(),
+            spec_hash: record.spec_hash,
             approvals: record.tally.map(|t| t.approvals),
             min_approvals: record.tally.map(|t| t.min_approvals),
             rejections: record.tally.map(|t| t.rejections),
             min_rejections: record.tally.map(|t| t.min_rejections),
-            rule: record.rule.clone(),
+            rule: record.rule,
         }
     }
 }
@@ -554,24 +578,23 @@ pub async fn replay<W: Write>(
     let mut summary = ReplaySummary::default();
     let mut requests = HashSet::new();
     let read = for_each_commit(store, scope, |stored| {
-        let records = chain.records(stored);
+        let records = chain.records(&stored);
+        let written = !records.is_empty();
         let state = states.entry(stored.commit.request_id).or_default();
         let admitted = filter.admits(&stored.commit);
-        for (event, record) in stored.commit.events.iter().zip(&records) {
-            state.apply(event.clone()).with_context(|| {
-                format!(
-                    "commit {} of request {} does not replay",
-                    stored.sequence, stored.commit.request_id
-                )
+        let (sequence, request_id) = (stored.sequence, stored.commit.request_id);
+        for (event, record) in stored.commit.events.into_iter().zip(records) {
+            state.apply(event).with_context(|| {
+                format!("commit {sequence} of request {request_id} does not replay")
             })?;
             if admitted {
                 rows.write(&ReplayRow::new(record, state.status))?;
                 summary.events += 1;
             }
         }
-        if admitted && !records.is_empty() {
+        if admitted && written {
             summary.commits += 1;
-            requests.insert(stored.commit.request_id);
+            requests.insert(request_id);
         }
         Ok(())
     })
@@ -603,7 +626,7 @@ pub async fn expected_from_log(
     let mut chain = LogChain::default();
     let mut records = Vec::new();
     for_each_commit(store, Scope::All { up_to }, |stored| {
-        records.extend(chain.records(stored));
+        records.extend(chain.records(&stored));
         Ok(())
     })
     .await?;
@@ -1034,83 +1057,196 @@ pub fn check_chain(found: &[AuditRecord]) -> Result<VerifySummary, Mismatch> {
     })
 }
 
+/// What the projection's own pointers into the trail must hold, built
+/// record by record from the log (so verify need not keep the records).
+#[derive(Default)]
+pub struct ExpectedIndexes {
+    /// Per request: the global index of each of its records, and its last record.
+    requests: HashMap<RequestId, RequestExpectation>,
+    /// The last record of the global chain.
+    last: Option<ChainEnd>,
+    /// Records pushed.
+    pub records: u64,
+}
+
+struct RequestExpectation {
+    indexes: Vec<u64>,
+    end: ChainEnd,
+}
+
+/// The record a chain ends with, as far as a chain head records it.
+#[derive(Clone)]
+struct ChainEnd {
+    index: u64,
+    request_index: u64,
+    request_id: RequestId,
+    hash: String,
+    plan_version: Option<u32>,
+    spec_hash: Option<String>,
+}
+
+impl ChainEnd {
+    fn of(record: &AuditRecord) -> Self {
+        Self {
+            index: record.index,
+            request_index: record.request_index,
+            request_id: record.request_id,
+            hash: record.hash.clone(),
+            plan_version: record.plan_version,
+            spec_hash: record.spec_hash.clone(),
+        }
+    }
+}
+
+impl ExpectedIndexes {
+    pub fn push(&mut self, record: &AuditRecord) {
+        let end = ChainEnd::of(record);
+        self.requests
+            .entry(record.request_id)
+            .and_modify(|r| {
+                r.indexes.push(record.index);
+                r.end = end.clone();
+            })
+            .or_insert_with(|| RequestExpectation {
+                indexes: vec![record.index],
+                end: end.clone(),
+            });
+        self.last = Some(end);
+        self.records += 1;
+    }
+}
+
 /// The projection's own pointers into the trail, against the expected
-/// records: every `b:` (request, request index) entry names the right global
-/// index and there are no others; `m:audit` and each request's `h:` head are
-/// where the chains end. (Per-request reads go through these.)
+/// records: each request's stored audit indexes name exactly its records in
+/// request order, its stored chain head is where its chain ends, no other
+/// request holds audit indexes, and `m:audit` is where the global chain ends.
+/// (Per-request reads go through these.)
 pub fn check_db_indexes(db: &ProjectionDb, expected: &[AuditRecord]) -> Result<(), Mismatch> {
-    let tree = db.tree();
-    let bad = |record: Option<&AuditRecord>, key: &[u8], problem: String| Mismatch {
-        index: record.map(|r| r.index).unwrap_or(0),
-        request_id: record.map(|r| r.request_id),
+    let mut indexes = ExpectedIndexes::default();
+    for record in expected {
+        indexes.push(record);
+    }
+    check_db_indexes_against(db, &indexes)
+}
+
+/// [`check_db_indexes`] against expectations built record by record.
+pub fn check_db_indexes_against(
+    db: &ProjectionDb,
+    expected: &ExpectedIndexes,
+) -> Result<(), Mismatch> {
+    let bad = |end: Option<&ChainEnd>, key: &[u8], problem: String| Mismatch {
+        index: end.map(|r| r.index).unwrap_or(0),
+        request_id: end.map(|r| r.request_id),
         problem: Problem::Index {
             key: printable_key(key),
             problem,
         },
     };
-    let read = |key: &[u8]| tree.get(key).map_err(|e| bad(None, key, e.to_string()));
-    let mut heads: BTreeMap<RequestId, &AuditRecord> = BTreeMap::new();
-    for record in expected {
-        let key = keys::audit_by_request(record.request_id, record.request_index);
-        match read(&key)? {
-            Some(value) if value.as_ref() == record.index.to_be_bytes() => {}
-            Some(value) => {
-                return Err(bad(
-                    Some(record),
-                    &key,
-                    format!("points to {}, not {}", hex::encode(value), record.index),
-                ))
+    let mut seen = 0usize;
+    for stored in db.stored_requests() {
+        let stored = stored.map_err(|e| bad(None, b"r:", e.to_string()))?;
+        let id = stored.record.request_id;
+        let key = keys::request_locator(id);
+        let Some(wanted) = expected.requests.get(&id) else {
+            if stored.audit.is_empty() && stored.chain == ChainHead::default() {
+                continue;
             }
-            None => return Err(bad(Some(record), &key, "missing".into())),
-        }
-        heads.insert(record.request_id, record);
-    }
-    let entries = tree.scan_prefix(b"b:").count();
-    if entries != expected.len() {
-        return Err(bad(
-            expected.last(),
-            b"b:",
-            format!("{entries} entries for {} records", expected.len()),
-        ));
-    }
-    let head_matches = |key: &[u8], record: Option<&AuditRecord>| -> Result<(), Mismatch> {
-        let wanted = record.map_or_else(ChainHead::default, |r| ChainHead {
-            next_index: if key == keys::AUDIT_HEAD {
-                r.index
-            } else {
-                r.request_index
-            } + 1,
-            hash: r.hash.clone(),
-            // Only a request's chain remembers its plan.
-            plan_version: if key == keys::AUDIT_HEAD {
-                None
-            } else {
-                r.plan_version
-            },
-            spec_hash: if key == keys::AUDIT_HEAD {
-                None
-            } else {
-                r.spec_hash.clone()
-            },
-        });
-        let stored = match read(key)? {
-            Some(value) => serde_json::from_slice::<ChainHead>(&value)
-                .map_err(|e| bad(record, key, e.to_string()))?,
-            None if record.is_none() => return Ok(()),
-            None => return Err(bad(record, key, "missing".into())),
-        };
-        if stored != wanted {
             return Err(bad(
-                record,
-                key,
-                format!("is {}, the log implies {}", shown(&stored), shown(&wanted)),
+                None,
+                &key,
+                format!(
+                    "holds {} audit indexes for a request the log has no records of",
+                    stored.audit.len()
+                ),
+            ));
+        };
+        seen += 1;
+        for (position, index) in wanted.indexes.iter().enumerate() {
+            match stored.audit.get(position) {
+                Some(found) if found == index => {}
+                Some(found) => {
+                    return Err(Mismatch {
+                        index: *index,
+                        request_id: Some(id),
+                        problem: Problem::Index {
+                            key: printable_key(&key),
+                            problem: format!(
+                                "request index {} points to {found}, not {index}",
+                                position + 1
+                            ),
+                        },
+                    })
+                }
+                None => {
+                    return Err(Mismatch {
+                        index: *index,
+                        request_id: Some(id),
+                        problem: Problem::Index {
+                            key: printable_key(&key),
+                            problem: format!("request index {} is missing", position + 1),
+                        },
+                    })
+                }
+            }
+        }
+        if stored.audit.len() != wanted.indexes.len() {
+            return Err(bad(
+                Some(&wanted.end),
+                &key,
+                format!(
+                    "{} audit indexes for {} records",
+                    stored.audit.len(),
+                    wanted.indexes.len()
+                ),
             ));
         }
-        Ok(())
-    };
-    head_matches(keys::AUDIT_HEAD, expected.last())?;
-    for (id, record) in heads {
-        head_matches(&keys::request_head(id), Some(record))?;
+        let head = ChainHead {
+            next_index: wanted.end.request_index + 1,
+            hash: wanted.end.hash.clone(),
+            plan_version: wanted.end.plan_version,
+            spec_hash: wanted.end.spec_hash.clone(),
+        };
+        if stored.chain != head {
+            return Err(bad(
+                Some(&wanted.end),
+                &key,
+                format!(
+                    "chain head is {}, the log implies {}",
+                    shown(&stored.chain),
+                    shown(&head)
+                ),
+            ));
+        }
+    }
+    if seen != expected.requests.len() {
+        let missing = expected
+            .requests
+            .iter()
+            .filter(|(id, _)| matches!(db.stored_request(**id), Ok(None)))
+            .map(|(_, r)| &r.end)
+            .min_by_key(|end| end.index);
+        let key = missing.map_or_else(Vec::new, |end| keys::request_locator(end.request_id));
+        return Err(bad(missing, &key, "missing".into()));
+    }
+    // Only a request's chain remembers its plan.
+    let head = expected
+        .last
+        .as_ref()
+        .map_or_else(ChainHead::default, |end| ChainHead {
+            next_index: end.index + 1,
+            hash: end.hash.clone(),
+            plan_version: None,
+            spec_hash: None,
+        });
+    let stored = db
+        .global_head()
+        .map_err(|e| bad(expected.last.as_ref(), keys::AUDIT_HEAD, e.to_string()))?;
+    if stored != head {
+        return Err(bad(
+            expected.last.as_ref(),
+            keys::AUDIT_HEAD,
+            format!("is {}, the log implies {}", shown(&stored), shown(&head)),
+        ));
     }
     Ok(())
 }
@@ -1161,24 +1297,153 @@ async fn verify_db(store: &EventStore, path: &Path) -> anyhow::Result<()> {
     if checkpoint > last {
         bail!("the projection's checkpoint {checkpoint} is past the log's last sequence {last}: is it a database of another stream?");
     }
-    let expected = expected_from_log(store, Some(checkpoint)).await?;
-    let found = match trail_from_db(&db) {
-        Ok(found) => found,
-        Err(e) => match e.downcast::<Mismatch>() {
-            Ok(mismatch) => {
-                return Err(anyhow::Error::new(mismatch).context("audit verification FAILED"))
-            }
-            Err(e) => return Err(e),
-        },
-    };
-    let summary = compare(&expected, &found).map_err(|m| failed(m, &found))?;
-    check_db_indexes(&db, &expected)
-        .map_err(|m| anyhow::Error::new(m).context("audit verification FAILED"))?;
+    let summary = verify_projection(store, &db).await?;
     if checkpoint < last {
         eprintln!("note: the projection has applied the log up to sequence {checkpoint} of {last}; verified up to {checkpoint}");
     }
     verified(&summary);
     Ok(())
+}
+
+/// Verifies the projector's trail in `db` against the log, up to the
+/// projection's checkpoint: every record equal to the one the log implies
+/// (fields, hash, both links), nothing missing or extra, and the
+/// projection's own pointers (per-request indexes, chain heads) right.
+///
+/// One streaming pass, bounded in memory by the number of requests: the log
+/// is read and its records derived in one task while the trail is read out
+/// of sled and decoded on a blocking thread. A record equal to the derived
+/// one, hash and links included, is necessarily well hashed and well linked
+/// (the derived one is). At the first departure the whole trail is read and
+/// compared again ([`compare`]) to name the problem precisely. A failure is
+/// an error holding a [`Mismatch`] (downcast it).
+pub async fn verify_projection(
+    store: &EventStore,
+    db: &ProjectionDb,
+) -> anyhow::Result<VerifySummary> {
+    let checkpoint = db.checkpoint()?;
+    let (chunks, found) = std::sync::mpsc::sync_channel::<Option<Vec<AuditRecord>>>(8);
+    let trail = db.clone();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut chunk = Vec::with_capacity(1024);
+        for entry in trail.tree().scan_prefix(b"a:") {
+            let record = entry
+                .ok()
+                .and_then(|(_, value)| serde_json::from_slice::<AuditRecord>(&value).ok());
+            let Some(record) = record else {
+                // Unreadable: the slow path names it.
+                let _ = chunks.send(None);
+                return;
+            };
+            chunk.push(record);
+            if chunk.len() == 1024
+                && chunks
+                    .send(Some(std::mem::replace(
+                        &mut chunk,
+                        Vec::with_capacity(1024),
+                    )))
+                    .is_err()
+            {
+                return;
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = chunks.send(Some(chunk));
+        }
+    });
+    let mut trail = TrailCursor {
+        found,
+        chunk: Vec::new().into_iter(),
+        unreadable: false,
+    };
+    let mut chain = LogChain::default();
+    let mut indexes = ExpectedIndexes::default();
+    let mut head = GENESIS.to_owned();
+    let streamed = for_each_commit(store, Scope::All { up_to: checkpoint }, |stored| {
+        for expected in chain.records(&stored) {
+            match trail.next() {
+                Some(found) if first_difference(&expected, &found, true).is_none() => {}
+                _ => return Err(anyhow::Error::new(Departed)),
+            }
+            indexes.push(&expected);
+            head = expected.hash;
+        }
+        Ok(())
+    })
+    .await;
+    let departed = match streamed {
+        Ok(_) => trail.next().is_some() || trail.unreadable,
+        Err(e) if e.is::<Departed>() => true,
+        Err(e) => return Err(e),
+    };
+    drop(trail);
+    reader.await.context("reading the trail")?;
+    if departed {
+        return Err(diagnose(store, db, checkpoint).await);
+    }
+    check_db_indexes_against(db, &indexes)
+        .map_err(|m| anyhow::Error::new(m).context("audit verification FAILED"))?;
+    Ok(VerifySummary {
+        records: indexes.records,
+        head,
+        requests: indexes.requests.len() as u64,
+    })
+}
+
+/// The trail and the log part ways (the streaming pass stopped there).
+#[derive(Debug, thiserror::Error)]
+#[error("the trail departs from the log")]
+struct Departed;
+
+/// The projector's trail, chunk by chunk from the reading thread.
+struct TrailCursor {
+    found: std::sync::mpsc::Receiver<Option<Vec<AuditRecord>>>,
+    chunk: std::vec::IntoIter<AuditRecord>,
+    unreadable: bool,
+}
+
+impl TrailCursor {
+    fn next(&mut self) -> Option<AuditRecord> {
+        loop {
+            if let Some(record) = self.chunk.next() {
+                return Some(record);
+            }
+            // The reader is a chunk or more ahead but for the first one;
+            // waiting here is rare and short.
+            match self.found.recv() {
+                Ok(Some(chunk)) => self.chunk = chunk.into_iter(),
+                Ok(None) => {
+                    self.unreadable = true;
+                    return None;
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// Reads the whole trail and the whole log again to name the first
+/// departure, with what the trail's own chain says about it.
+async fn diagnose(store: &EventStore, db: &ProjectionDb, checkpoint: u64) -> anyhow::Error {
+    let expected = match expected_from_log(store, Some(checkpoint)).await {
+        Ok(expected) => expected,
+        Err(e) => return e,
+    };
+    let found = match trail_from_db(db) {
+        Ok(found) => found,
+        Err(e) => match e.downcast::<Mismatch>() {
+            Ok(mismatch) => {
+                return anyhow::Error::new(mismatch).context("audit verification FAILED")
+            }
+            Err(e) => return e,
+        },
+    };
+    match compare(&expected, &found) {
+        Err(mismatch) => failed(mismatch, &found),
+        Ok(_) => anyhow!(
+            "audit verification FAILED: the trail changed while it was read (run verify again with the projector stopped)"
+        ),
+    }
 }
 
 pub async fn verify_api(
@@ -1331,7 +1596,7 @@ pub async fn export(
             up_to: last_sequence,
         },
         |stored| {
-            let derived = chain.records(stored);
+            let derived = chain.records(&stored);
             if stored.commit.request_id == request {
                 records.extend(derived);
             }

@@ -1,11 +1,12 @@
 //! The projector's sled database: folding commits into views (in one atomic
 //! batch with the checkpoint) and reading them back.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use signoff_engine::plan::Principal;
 use signoff_engine::{ApprovalRequest, RequestId, Status, TeamId, UserId};
 use signoff_eventstore::StoredCommit;
@@ -21,6 +22,11 @@ pub enum ProjectionError {
     Sled(#[from] sled::Error),
     #[error("stored value under {key} does not decode: {problem}")]
     Corrupt { key: String, problem: String },
+    #[error("{path}: the projection database is in format {found}; this signoff reads and writes format {expected}: rebuild it from the log (`signoff rebuild`) into an empty directory", expected = keys::FORMAT, path = .path.display())]
+    Format {
+        path: std::path::PathBuf,
+        found: u32,
+    },
     /// The log holds a commit the engine cannot fold: stop, do not skip.
     #[error("commit {sequence} of request {request_id} does not replay: {problem}")]
     Replay {
@@ -28,6 +34,29 @@ pub enum ProjectionError {
         request_id: RequestId,
         problem: String,
     },
+}
+
+/// What the projection keeps of one request under `r:` (MessagePack).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredRequest {
+    /// The view the query API serves.
+    pub record: RequestRecord,
+    /// Where the request's own audit chain stands.
+    pub chain: ChainHead,
+    /// Global indexes of the request's audit records: entry `i` is request index `i + 1`.
+    pub audit: Vec<u64>,
+}
+
+impl StoredRequest {
+    /// When the request was submitted (ms since the epoch): its place in `r:`.
+    pub fn submitted_ms(&self) -> Option<i64> {
+        self.record
+            .state
+            .submitted
+            .as_ref()
+            .map(|s| s.submitted_at.timestamp_millis())
+    }
 }
 
 /// One stored key and its value.
@@ -63,6 +92,22 @@ impl ProjectionDb {
             .cache_capacity(64 * 1024 * 1024)
             .open()?;
         let tree = db.open_tree("signoff")?;
+        match tree.get(keys::FORMAT_KEY)? {
+            None if tree.is_empty() => {
+                tree.insert(keys::FORMAT_KEY, &keys::FORMAT.to_be_bytes())?;
+            }
+            found => {
+                let found = found
+                    .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+                    .map_or(1, u32::from_be_bytes);
+                if found != keys::FORMAT {
+                    return Err(ProjectionError::Format {
+                        path: path.to_owned(),
+                        found,
+                    });
+                }
+            }
+        }
         let checkpoint = read_u64(&tree, keys::CHECKPOINT)?;
         let (applied, _) = watch::channel(checkpoint);
         Ok(Self { tree, db, applied })
@@ -77,24 +122,121 @@ impl ProjectionDb {
     /// checkpoint, then flushes: after this returns the effects survive a crash.
     /// Commits at or below the checkpoint are skipped (a redelivery).
     pub async fn apply(&self, commits: &[StoredCommit]) -> Result<u64, ProjectionError> {
-        let checkpoint = self.checkpoint()?;
-        let mut writer = Writer::new(&self.tree);
-        let mut last = checkpoint;
-        for stored in commits.iter().filter(|c| c.sequence > checkpoint) {
-            if stored.sequence <= last {
-                continue;
+        self.apply_owned(commits.to_vec()).await
+    }
+
+    /// [`Self::apply`] on commits the caller gives up: their events move into
+    /// the folded state instead of being cloned.
+    pub async fn apply_owned(&self, commits: Vec<StoredCommit>) -> Result<u64, ProjectionError> {
+        // Folding and sled's insertion are CPU work of tens of milliseconds
+        // per batch: off the async workers, so the consumer keeps receiving.
+        let db = self.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let checkpoint = db.checkpoint()?;
+            match db.fold_batch(commits, checkpoint)? {
+                Some((batch, last)) => {
+                    db.tree.apply_batch(batch)?;
+                    Ok::<_, ProjectionError>(Some(last))
+                }
+                None => Ok(None),
             }
-            fold_commit(&mut writer, stored)?;
-            last = stored.sequence;
-        }
-        if last == checkpoint {
-            return Ok(checkpoint);
-        }
-        writer.put(keys::CHECKPOINT.to_vec(), last.to_be_bytes().to_vec());
-        self.tree.apply_batch(writer.into_batch())?;
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        let Some(last) = written else {
+            return self.checkpoint();
+        };
         self.db.flush_async().await?;
         self.applied.send_replace(last);
         Ok(last)
+    }
+
+    /// The writes of one batch: every touched request read once, folded,
+    /// and written once; audit records appended; indexes diffed between the
+    /// request's state before the batch and after it.
+    fn fold_batch(
+        &self,
+        commits: Vec<StoredCommit>,
+        checkpoint: u64,
+    ) -> Result<Option<(sled::Batch, u64)>, ProjectionError> {
+        let mut batch = sled::Batch::default();
+        let mut touched: HashMap<RequestId, Touched> = HashMap::new();
+        let mut global: Option<ChainHead> = None;
+        let mut last = checkpoint;
+        for stored in commits {
+            if stored.sequence <= last {
+                continue;
+            }
+            last = stored.sequence;
+            let id = stored.commit.request_id;
+            let request = match touched.entry(id) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => entry.insert(Touched::load(self, id)?),
+            };
+            if stored.sequence <= request.stored.record.last_sequence {
+                continue;
+            }
+            let global = match &mut global {
+                Some(head) => head,
+                None => global.insert(self.global_head()?),
+            };
+            for audit in records_for_commit(&stored, global, &mut request.stored.chain) {
+                request.stored.audit.push(audit.index);
+                batch.insert(
+                    keys::audit(audit.index),
+                    serde_json::to_vec(&audit).expect("audit records serialize"),
+                );
+            }
+            let StoredCommit {
+                sequence, commit, ..
+            } = stored;
+            for event in commit.events {
+                request
+                    .stored
+                    .record
+                    .state
+                    .apply(event)
+                    .map_err(|e| ProjectionError::Replay {
+                        sequence,
+                        request_id: id,
+                        problem: e.to_string(),
+                    })?;
+            }
+            request.stored.record.last_sequence = sequence;
+        }
+        if last == checkpoint {
+            return Ok(None);
+        }
+        for (id, request) in touched {
+            // Every request's first commit submits it (the engine folds
+            // nothing else into an empty history), so it has a time here.
+            let Some(ms) = request.stored.submitted_ms() else {
+                return Err(ProjectionError::Replay {
+                    sequence: request.stored.record.last_sequence,
+                    request_id: id,
+                    problem: "the request's history does not begin with its submission".into(),
+                });
+            };
+            update_indexes(
+                &mut batch,
+                id,
+                ms,
+                &request.before,
+                &request.stored.record.state,
+            );
+            if !request.before.submitted {
+                batch.insert(keys::request_locator(id), &(ms as u64).to_be_bytes());
+            }
+            batch.insert(keys::request(ms, id), encode_stored(&request.stored));
+        }
+        if let Some(global) = global {
+            batch.insert(
+                keys::AUDIT_HEAD,
+                serde_json::to_vec(&global).expect("chain heads serialize"),
+            );
+        }
+        batch.insert(keys::CHECKPOINT, &last.to_be_bytes());
+        Ok(Some((batch, last)))
     }
 
     /// Waits until the checkpoint reaches `sequence` (read-your-writes), or the timeout.
@@ -109,7 +251,67 @@ impl ProjectionDb {
     }
 
     pub fn request(&self, id: RequestId) -> Result<Option<RequestRecord>, ProjectionError> {
-        get_json(&self.tree, &keys::request(id))
+        Ok(self.stored_request(id)?.map(|stored| stored.record))
+    }
+
+    /// What the projection keeps of one request: its view, where its audit
+    /// chain stands and the global indexes of its audit records.
+    pub fn stored_request(&self, id: RequestId) -> Result<Option<StoredRequest>, ProjectionError> {
+        let locator = keys::request_locator(id);
+        let Some(ms) = self.tree.get(&locator)? else {
+            return Ok(None);
+        };
+        let ms = u64::from_be_bytes(
+            ms.as_ref()
+                .try_into()
+                .map_err(|_| corrupt(&locator, "not a u64"))?,
+        ) as i64;
+        self.stored_request_at(ms, id)
+    }
+
+    /// The stored request under `r:` + `submitted_ms` + `id` (what index keys end with).
+    fn stored_request_at(
+        &self,
+        submitted_ms: i64,
+        id: RequestId,
+    ) -> Result<Option<StoredRequest>, ProjectionError> {
+        let key = keys::request(submitted_ms, id);
+        self.tree
+            .get(&key)?
+            .map(|value| decode_stored(&key, &value))
+            .transpose()
+    }
+
+    /// Every stored request, in submission order: for verify and tools.
+    pub fn stored_requests(
+        &self,
+    ) -> impl Iterator<Item = Result<StoredRequest, ProjectionError>> + '_ {
+        self.tree.scan_prefix(b"r:").map(|entry| {
+            let (key, value) = entry?;
+            decode_stored(&key, &value)
+        })
+    }
+
+    /// Overwrites what is stored of one request, outside any batch: raw
+    /// access for tools and tests (tampering checks), like [`Self::tree`].
+    pub fn put_stored_request(&self, stored: &StoredRequest) -> Result<(), ProjectionError> {
+        let id = stored.record.request_id;
+        let ms = stored
+            .submitted_ms()
+            .ok_or_else(|| ProjectionError::Corrupt {
+                key: format!("request {id}"),
+                problem: "a stored request is a submitted one".into(),
+            })?;
+        self.tree
+            .insert(keys::request_locator(id), &(ms as u64).to_be_bytes())?;
+        self.tree
+            .insert(keys::request(ms, id), encode_stored(stored))?;
+        Ok(())
+    }
+
+    /// Where the global audit chain stands.
+    pub fn global_head(&self) -> Result<ChainHead, ProjectionError> {
+        Ok(get_json(&self.tree, keys::AUDIT_HEAD)?.unwrap_or_default())
     }
 
     /// A page of requests matching `filter`, newest first.
@@ -150,10 +352,10 @@ impl ProjectionDb {
                 next = Some(hex::encode(&key[prefix.len()..]));
                 break;
             }
-            let id_bytes: [u8; 16] = key[key.len() - 16..].try_into().expect("16-byte id");
-            let id = RequestId(uuid::Uuid::from_bytes(id_bytes));
-            if let Some(record) = self.request(id)? {
-                items.push(record);
+            let (ms, id) =
+                keys::time_and_id(&key).ok_or_else(|| corrupt(&key, "is not an index key"))?;
+            if let Some(stored) = self.stored_request_at(ms, id)? {
+                items.push(stored.record);
             }
         }
         // `next` names the first key of the next page; a page ends before it.
@@ -175,20 +377,27 @@ impl ProjectionDb {
     ) -> Result<Vec<InboxEntry>, ProjectionError> {
         let mut principals = vec![Principal::User(user.clone())];
         principals.extend(teams.iter().cloned().map(Principal::Team));
-        let mut entries: BTreeMap<RequestId, InboxEntry> = BTreeMap::new();
+        // Entries are derived from the request as folded now; the key only
+        // says under which principal it is filed (the first match wins).
+        let mut filed: BTreeMap<RequestId, (i64, Principal)> = BTreeMap::new();
         for principal in &principals {
-            for entry in self.tree.scan_prefix(keys::principal_prefix(principal)) {
-                let (key, value) = entry?;
-                let inbox: InboxEntry = decode(&key, &value)?;
-                entries.entry(inbox.request_id).or_insert(inbox);
+            let prefix = keys::principal_prefix(principal);
+            for entry in self.tree.scan_prefix(&prefix) {
+                let (key, _) = entry?;
+                let (ms, id) = keys::time_and_id(&key[prefix.len()..])
+                    .ok_or_else(|| corrupt(&key, "is not an inbox key"))?;
+                filed.entry(id).or_insert_with(|| (ms, principal.clone()));
             }
         }
         let mut actionable = Vec::new();
-        for (id, entry) in entries {
-            let Some(record) = self.request(id)? else {
+        for (id, (ms, principal)) in filed {
+            let Some(StoredRequest { record, .. }) = self.stored_request_at(ms, id)? else {
                 continue;
             };
-            if can_act(&record.state, user) {
+            if !can_act(&record.state, user) {
+                continue;
+            }
+            if let Some(entry) = inbox_entries(id, &record.state).remove(&principal) {
                 actionable.push(entry);
             }
         }
@@ -202,19 +411,15 @@ impl ProjectionDb {
 
     /// The audit records of one request, in chain order.
     pub fn audit_for_request(&self, id: RequestId) -> Result<Vec<AuditRecord>, ProjectionError> {
-        let mut records = Vec::new();
-        for entry in self.tree.scan_prefix(keys::audit_by_request_prefix(id)) {
-            let (key, value) = entry?;
-            let index = u64::from_be_bytes(
-                value
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| corrupt(&key, "not an index"))?,
-            );
+        let Some(stored) = self.stored_request(id)? else {
+            return Ok(Vec::new());
+        };
+        let mut records = Vec::with_capacity(stored.audit.len());
+        for index in stored.audit {
             let record =
                 get_json::<AuditRecord>(&self.tree, &keys::audit(index))?.ok_or_else(|| {
                     corrupt(
-                        &key,
+                        &keys::request_locator(id),
                         &format!("points at audit record {index}, which is missing"),
                     )
                 })?;
@@ -281,143 +486,104 @@ fn can_act(state: &ApprovalRequest, user: &UserId) -> bool {
         || !state.stages[..stage].iter().any(|s| voted(&s.approvals))
 }
 
-/// Pending writes of one batch, read back before they reach sled.
-struct Writer<'a> {
-    tree: &'a sled::Tree,
-    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+/// A request touched by the batch being folded.
+struct Touched {
+    stored: StoredRequest,
+    /// What the indexes say of it before the batch.
+    before: Indexed,
 }
 
-impl<'a> Writer<'a> {
-    fn new(tree: &'a sled::Tree) -> Self {
-        Self {
-            tree,
-            pending: BTreeMap::new(),
-        }
-    }
-
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ProjectionError> {
-        match self.pending.get(key) {
-            Some(value) => Ok(value.clone()),
-            None => Ok(self.tree.get(key)?.map(|v| v.to_vec())),
-        }
-    }
-
-    fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ProjectionError> {
-        self.get(key)?.map(|v| decode(key, &v)).transpose()
-    }
-
-    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.pending.insert(key, Some(value));
-    }
-
-    fn put_json<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
-        self.put(key, serde_json::to_vec(value).expect("views serialize"));
-    }
-
-    fn remove(&mut self, key: Vec<u8>) {
-        self.pending.insert(key, None);
-    }
-
-    fn into_batch(self) -> sled::Batch {
-        let mut batch = sled::Batch::default();
-        for (key, value) in self.pending {
-            match value {
-                Some(value) => batch.insert(key, value),
-                None => batch.remove(key),
-            }
-        }
-        batch
-    }
-}
-
-fn fold_commit(writer: &mut Writer<'_>, stored: &StoredCommit) -> Result<(), ProjectionError> {
-    let id = stored.commit.request_id;
-    let key = keys::request(id);
-    let mut record = writer
-        .get_json::<RequestRecord>(&key)?
-        .unwrap_or(RequestRecord {
-            request_id: id,
-            last_sequence: 0,
-            state: ApprovalRequest::default(),
-        });
-    if stored.sequence <= record.last_sequence {
-        return Ok(());
-    }
-    let before = record.state.clone();
-    for event in &stored.commit.events {
-        record
-            .state
-            .apply(event.clone())
-            .map_err(|e| ProjectionError::Replay {
-                sequence: stored.sequence,
+impl Touched {
+    fn load(db: &ProjectionDb, id: RequestId) -> Result<Self, ProjectionError> {
+        let stored = db.stored_request(id)?.unwrap_or_else(|| StoredRequest {
+            record: RequestRecord {
                 request_id: id,
-                problem: e.to_string(),
-            })?;
+                last_sequence: 0,
+                state: ApprovalRequest::default(),
+            },
+            chain: ChainHead::default(),
+            audit: Vec::new(),
+        });
+        let before = Indexed::of(&stored.record.state);
+        Ok(Self { stored, before })
     }
-    record.last_sequence = stored.sequence;
+}
 
-    let mut global: ChainHead = writer.get_json(keys::AUDIT_HEAD)?.unwrap_or_default();
-    let mut chain: ChainHead = writer
-        .get_json(&keys::request_head(id))?
-        .unwrap_or_default();
-    for audit in records_for_commit(stored, &mut global, &mut chain) {
-        writer.put(
-            keys::audit_by_request(id, audit.request_index),
-            audit.index.to_be_bytes().to_vec(),
-        );
-        writer.put_json(keys::audit(audit.index), &audit);
+/// What the list and inbox indexes hold for one request.
+struct Indexed {
+    submitted: bool,
+    status: Status,
+    inbox: BTreeSet<Principal>,
+}
+
+impl Indexed {
+    fn of(state: &ApprovalRequest) -> Self {
+        Self {
+            submitted: state.submitted.is_some(),
+            status: state.status,
+            inbox: inbox_principals(state),
+        }
     }
-    writer.put_json(keys::AUDIT_HEAD.to_vec(), &global);
-    writer.put_json(keys::request_head(id), &chain);
-
-    update_indexes(writer, id, &before, &record.state);
-    writer.put_json(key, &record);
-    Ok(())
 }
 
 fn update_indexes(
-    writer: &mut Writer<'_>,
+    batch: &mut sled::Batch,
     id: RequestId,
-    before: &ApprovalRequest,
+    ms: i64,
+    before: &Indexed,
     after: &ApprovalRequest,
 ) {
     let Some(submitted) = &after.submitted else {
         return;
     };
-    let ms = submitted.submitted_at.timestamp_millis();
-    if before.submitted.is_none() {
-        writer.put(
+    if !before.submitted {
+        batch.insert(
             keys::indexed(
                 &keys::requester_prefix(submitted.requester.user.as_str()),
                 ms,
                 id,
             ),
-            Vec::new(),
+            &[],
         );
-        writer.put(
+        batch.insert(
             keys::indexed(&keys::title_prefix(&submitted.plan.title), ms, id),
-            Vec::new(),
+            &[],
         );
     }
     if before.status != after.status {
-        if before.submitted.is_some() {
-            writer.remove(keys::indexed(&keys::status_prefix(before.status), ms, id));
+        if before.submitted {
+            batch.remove(keys::indexed(&keys::status_prefix(before.status), ms, id));
         }
-        writer.put(
+        batch.insert(
             keys::indexed(&keys::status_prefix(after.status), ms, id),
-            Vec::new(),
+            &[],
         );
     }
-    let old = inbox_entries(id, before);
-    let new = inbox_entries(id, after);
-    for principal in old.keys().filter(|p| !new.contains_key(*p)) {
-        writer.remove(keys::inbox(principal, id));
+    let now = inbox_principals(after);
+    for principal in before.inbox.difference(&now) {
+        batch.remove(keys::inbox(principal, ms, id));
     }
-    for (principal, entry) in new {
-        if old.get(&principal) != Some(&entry) {
-            writer.put_json(keys::inbox(&principal, id), &entry);
-        }
+    for principal in now.difference(&before.inbox) {
+        batch.insert(keys::inbox(principal, ms, id), &[]);
     }
+}
+
+/// The principals a request is filed under while pending: its current
+/// stage's approvers and those escalation added to it.
+fn inbox_principals(state: &ApprovalRequest) -> BTreeSet<Principal> {
+    let (Some(submitted), Status::Pending) = (&state.submitted, state.status) else {
+        return BTreeSet::new();
+    };
+    let stage = state.current_stage as usize;
+    let (Some(plan), Some(progress)) = (submitted.plan.stages.get(stage), state.stages.get(stage))
+    else {
+        return BTreeSet::new();
+    };
+    plan.approvers
+        .iter()
+        .chain(progress.escalated_to.iter().map(|(_, p)| p))
+        .cloned()
+        .collect()
 }
 
 /// The inbox entries a request files while pending: its current stage's
@@ -455,6 +621,14 @@ fn inbox_entries(id: RequestId, state: &ApprovalRequest) -> BTreeMap<Principal, 
             });
     }
     entries
+}
+
+fn encode_stored(stored: &StoredRequest) -> Vec<u8> {
+    rmp_serde::to_vec_named(stored).expect("stored requests serialize")
+}
+
+fn decode_stored(key: &[u8], value: &[u8]) -> Result<StoredRequest, ProjectionError> {
+    rmp_serde::from_slice(value).map_err(|e| corrupt(key, &e.to_string()))
 }
 
 fn read_u64(tree: &sled::Tree, key: &[u8]) -> Result<u64, ProjectionError> {

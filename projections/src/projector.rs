@@ -117,27 +117,68 @@ impl Projector {
         let checkpoint = self.db.checkpoint()?;
         info!(checkpoint, consumer = %self.consumer_name, "projector resuming after the checkpoint");
         let consumer = self.consumer(checkpoint + 1).await?;
-        let mut messages = consumer
+        let messages = consumer
             .stream()
             .max_messages_per_batch(self.batch_size)
             .heartbeat(Duration::from_secs(5))
             .messages()
             .await
             .map_err(js_error)?;
-        loop {
+        // The reader receives and decodes the next batch while this task
+        // folds and writes the previous one: one batch in the channel, one
+        // being applied.
+        let (batches, mut incoming) = tokio::sync::mpsc::channel(1);
+        let reader = tokio::spawn(read_batches(messages, self.batch_size, batches));
+        let result = async {
+            while let Some(batch) = incoming.recv().await {
+                let Batch { commits, last } = batch?;
+                let span = info_span!(
+                    "projection_batch",
+                    commits = commits.len(),
+                    last_sequence = commits.last().map(|c| c.sequence).unwrap_or(0)
+                );
+                let applied = self.db.apply_owned(commits).instrument(span).await?;
+                debug!(applied, "batch applied and flushed");
+                // Acknowledge only after the flush: AckPolicy::All acks everything up to it.
+                last.ack().await.map_err(js_error)?;
+            }
+            Ok(())
+        }
+        .await;
+        reader.abort();
+        result
+    }
+}
+
+/// One batch as the reader hands it over: the decoded commits and the
+/// message to acknowledge once they are flushed.
+struct Batch {
+    commits: Vec<StoredCommit>,
+    last: jetstream::Message,
+}
+
+/// Receives messages into batches (whatever is already here, up to
+/// `batch_size`), decodes them, and sends them on until the consumer or the
+/// receiver ends. A consumer or decode error is sent as the last item.
+async fn read_batches(
+    mut messages: consumer::pull::Stream,
+    batch_size: usize,
+    batches: tokio::sync::mpsc::Sender<Result<Batch, ProjectorError>>,
+) {
+    loop {
+        let batch = async {
             let Some(first) = messages.next().await else {
-                return Ok(());
+                return Ok(None);
             };
-            let mut batch = vec![first.map_err(js_error)?];
-            // Take whatever else is already here, up to the batch size.
-            while batch.len() < self.batch_size {
+            let mut received = vec![first.map_err(js_error)?];
+            while received.len() < batch_size {
                 match tokio::time::timeout(Duration::from_millis(2), messages.next()).await {
-                    Ok(Some(message)) => batch.push(message.map_err(js_error)?),
+                    Ok(Some(message)) => received.push(message.map_err(js_error)?),
                     _ => break,
                 }
             }
-            let mut commits = Vec::with_capacity(batch.len());
-            for message in &batch {
+            let mut commits = Vec::with_capacity(received.len());
+            for message in &received {
                 let info = message.info().map_err(js_error)?;
                 commits.push(StoredCommit {
                     sequence: info.stream_sequence,
@@ -145,21 +186,18 @@ impl Projector {
                     commit: Commit::decode(info.stream_sequence, &message.payload)?,
                 });
             }
-            let last = commits.last().map(|c| c.sequence).unwrap_or(0);
-            let span = info_span!(
-                "projection_batch",
-                commits = commits.len(),
-                last_sequence = last
-            );
-            let applied = self.db.apply(&commits).instrument(span).await?;
-            debug!(applied, "batch applied and flushed");
-            // Acknowledge only after the flush: AckPolicy::All acks everything up to it.
-            batch
-                .last()
-                .expect("non-empty batch")
-                .ack()
-                .await
-                .map_err(js_error)?;
+            let last = received.pop().expect("non-empty batch");
+            Ok(Some(Batch { commits, last }))
+        }
+        .await;
+        let end = !matches!(batch, Ok(Some(_)));
+        let sent = match batch {
+            Ok(Some(batch)) => batches.send(Ok(batch)).await,
+            Ok(None) => return,
+            Err(e) => batches.send(Err(e)).await,
+        };
+        if end || sent.is_err() {
+            return;
         }
     }
 }
@@ -205,8 +243,12 @@ pub async fn rebuild(
             commit: Commit::decode(sequence, &message.payload)?,
         });
         if commits.len() == batch_size || sequence >= last {
-            checkpoint = db.apply(&commits).await?;
-            commits.clear();
+            checkpoint = db
+                .apply_owned(std::mem::replace(
+                    &mut commits,
+                    Vec::with_capacity(batch_size),
+                ))
+                .await?;
         }
     }
     Ok(checkpoint)

@@ -13,8 +13,8 @@ use chrono::{DateTime, Duration as Minutes, Utc};
 use serde_json::{json, Value};
 use signoff_api::audit::{
     check_chain, check_db_indexes, compare, expected_from_log, export, replay, trail_from_api,
-    trail_from_api_at, trail_from_db, verify_pack, Manifest, Mismatch, PackError, ReplayFilter,
-    ReplayFormat, ReplayRow, ReplaySummary, REPLAY_COLUMNS,
+    trail_from_api_at, trail_from_db, verify_pack, verify_projection, Manifest, Mismatch,
+    PackError, ReplayFilter, ReplayFormat, ReplayRow, ReplaySummary, REPLAY_COLUMNS,
 };
 use signoff_engine::{RequestId, Role, Status};
 use signoff_projections::{keys, AuditRecord, ProjectionDb, GENESIS};
@@ -108,17 +108,36 @@ impl Fixture {
             .expect("the log reads")
     }
 
-    /// The verification `signoff audit verify --db` does.
+    /// The verification `signoff audit verify --db` does: the streaming
+    /// pass, and the full comparison that names a departure.
     async fn verify(&self, db: &ProjectionDb) -> Result<u64, Mismatch> {
-        let found = match trail_from_db(db) {
-            Ok(found) => found,
-            Err(e) => {
-                return Err(e
-                    .downcast::<Mismatch>()
-                    .expect("a mismatch, not an I/O error"))
-            }
+        let streamed = verify_projection(&self.env.store, db).await;
+        // The slow, whole-trail comparison agrees with it.
+        let compared = match trail_from_db(db) {
+            Ok(found) => compare(&self.expected().await, &found).map(|s| s.records),
+            Err(e) => Err(e
+                .downcast::<Mismatch>()
+                .expect("a mismatch, not an I/O error")),
         };
-        Ok(compare(&self.expected().await, &found)?.records)
+        match streamed {
+            Ok(summary) => {
+                assert_eq!(
+                    compared,
+                    Ok(summary.records),
+                    "streaming and full verify agree"
+                );
+                Ok(summary.records)
+            }
+            Err(e) => {
+                let mismatch = e
+                    .downcast::<Mismatch>()
+                    .expect("a mismatch, not an I/O error");
+                if let Err(full) = &compared {
+                    assert_eq!(full, &mismatch, "streaming and full verify agree");
+                }
+                Err(mismatch)
+            }
+        }
     }
 
     /// Global index of the first record of `request` whose event is `event`.
@@ -352,14 +371,30 @@ async fn undecodable_records_and_bad_index_entries_are_named() {
     assert_eq!(f.verify(&db).await, Ok(9));
 
     // The per-request index points the second record of `approved` elsewhere.
-    let key = keys::audit_by_request(f.story.approved, 2);
-    db.tree().insert(key, 7u64.to_be_bytes().to_vec()).unwrap();
+    let mut stored = db.stored_request(f.story.approved).unwrap().unwrap();
+    let second = stored.audit[1];
+    stored.audit[1] = 7;
+    db.put_stored_request(&stored).unwrap();
     let mismatch = check_db_indexes(&db, &expected).unwrap_err();
     assert_eq!(
         (mismatch.index, mismatch.what()),
-        (2, "index"),
+        (second, "index"),
         "{mismatch}"
     );
+    assert!(
+        mismatch.to_string().contains("request index 2 points to 7"),
+        "{mismatch}"
+    );
+    // Its chain head rewound by one record.
+    stored.audit[1] = second;
+    stored.chain.next_index -= 1;
+    db.put_stored_request(&stored).unwrap();
+    let mismatch = check_db_indexes(&db, &expected).unwrap_err();
+    assert_eq!(mismatch.what(), "index", "{mismatch}");
+    assert!(mismatch.to_string().contains("chain head"), "{mismatch}");
+    stored.chain.next_index += 1;
+    db.put_stored_request(&stored).unwrap();
+    check_db_indexes(&db, &expected).expect("restored");
     assert_eq!(
         f.verify(&db).await,
         Ok(9),
