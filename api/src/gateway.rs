@@ -8,12 +8,14 @@
 //! A conflict (another writer won) reloads and decides again.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use signoff_engine::{
     Action, ApprovalCommand, ApprovalEvent, CommandId, RawJson, RequestId, TeamDirectory,
     EVENT_SCHEMA_VERSION,
@@ -26,9 +28,9 @@ use signoff_schemas::subjects::{
     AUTHORIZATION_HEADER, COMMAND_PREFIX, GATEWAY_QUEUE, MAX_COMMAND_BYTES,
 };
 use signoff_schemas::{Accepted, CommandBody, DecodeError, ErrorReply, Reply, StateSummary};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::clock::Clock;
 use crate::identity::{TokenRefusals, TokenVerifier};
@@ -117,34 +119,47 @@ impl Gateway {
         })
     }
 
+    /// Takes commands and answers them. Every command in flight is a future
+    /// of this one task (at most [`MAX_IN_FLIGHT`]), not a task of its own:
+    /// the commands woken together (by one read of the connection: requests,
+    /// publish acks) then run together, and their publishes and replies leave
+    /// in one write to the server instead of one write each (a task per
+    /// command wakes the connection's writer once per message).
     async fn serve(
         self: Arc<Self>,
         mut subscription: async_nats::Subscriber,
         shutdown: impl Future<Output = ()>,
     ) {
-        let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let mut in_flight = FuturesUnordered::new();
+        let mut taking = true;
         tokio::pin!(shutdown);
         loop {
-            let message = tokio::select! {
-                _ = &mut shutdown => break,
-                message = subscription.next() => match message {
-                    Some(message) => message,
-                    None => break,
-                },
-            };
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
-            };
-            // Boxed: the command's future is large, and a task moves its
-            // future several times on the way into the runtime.
-            let respond = Box::pin(self.clone().respond(message));
-            tokio::spawn(async move {
-                respond.await;
-                drop(permit);
-            });
+            tokio::select! {
+                biased;
+                _ = &mut shutdown, if taking => {
+                    // Stop taking commands; answer those in flight.
+                    taking = false;
+                    let _ = subscription.unsubscribe().await;
+                }
+                Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+                message = subscription.next(), if taking && in_flight.len() < MAX_IN_FLIGHT => {
+                    match message {
+                        Some(message) => in_flight.push(
+                            AssertUnwindSafe(self.clone().respond(message))
+                                .catch_unwind()
+                                .map(|outcome| {
+                                    if outcome.is_err() {
+                                        // As a crashed task would: unanswered, the caller retries.
+                                        error!("a command's handling panicked; it was not answered");
+                                    }
+                                }),
+                        ),
+                        None => taking = false,
+                    }
+                }
+                else => break,
+            }
         }
-        let _ = subscription.unsubscribe().await;
-        let _ = permits.acquire_many(MAX_IN_FLIGHT as u32).await;
         info!("gateway stopped");
     }
 
