@@ -4,7 +4,7 @@
 //! `Nats-Msg-Id` = command id. Loads read only the request's own subject
 //! (direct get, `next_by_subj`), so their cost does not grow with the stream.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -86,6 +86,66 @@ impl StreamSettings {
     }
 }
 
+/// Requests kept by one [`EventStore`].
+const LOAD_CACHE_CAPACITY: usize = 10_000;
+
+/// The loaded requests an [`EventStore`] keeps, at most `capacity`; when
+/// full, the one written least recently goes (a request being worked on
+/// stays; one evicted only costs a load). Shared (`Arc`), so a hit costs a
+/// reference count, not a copy of the request.
+struct LoadCache {
+    capacity: usize,
+    entries: HashMap<RequestId, (Arc<Loaded>, u64)>,
+    /// Write stamp → request, oldest first.
+    order: BTreeMap<u64, RequestId>,
+    next_stamp: u64,
+}
+
+impl LoadCache {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            entries: HashMap::new(),
+            order: BTreeMap::new(),
+            next_stamp: 0,
+        }
+    }
+
+    fn get(&self, request_id: RequestId) -> Option<Arc<Loaded>> {
+        self.entries
+            .get(&request_id)
+            .map(|(loaded, _)| loaded.clone())
+    }
+
+    /// Keeps `loaded` as the newest entry; returns what it replaced or evicted.
+    fn insert(&mut self, loaded: Arc<Loaded>) -> Vec<Arc<Loaded>> {
+        let mut dropped = Vec::new();
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
+        self.order.insert(stamp, loaded.request_id);
+        if let Some((previous, old_stamp)) = self.entries.insert(loaded.request_id, (loaded, stamp))
+        {
+            self.order.remove(&old_stamp);
+            dropped.push(previous);
+        }
+        while self.entries.len() > self.capacity {
+            let Some((_, victim)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some((evicted, _)) = self.entries.remove(&victim) {
+                dropped.push(evicted);
+            }
+        }
+        dropped
+    }
+
+    fn remove(&mut self, request_id: RequestId) -> Option<Arc<Loaded>> {
+        let (loaded, stamp) = self.entries.remove(&request_id)?;
+        self.order.remove(&stamp);
+        Some(loaded)
+    }
+}
+
 /// A command already in a request's log.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AppliedCommand {
@@ -154,9 +214,7 @@ pub struct EventStore {
     js: jetstream::Context,
     stream: stream::Stream,
     settings: StreamSettings,
-    /// Shared, so a cache hit costs a reference count, not a copy of the request.
-    cache: Mutex<HashMap<RequestId, Arc<Loaded>>>,
-    cache_capacity: usize,
+    cache: Mutex<LoadCache>,
 }
 
 impl EventStore {
@@ -182,8 +240,7 @@ impl EventStore {
             js,
             stream,
             settings,
-            cache: Mutex::new(HashMap::new()),
-            cache_capacity: 10_000,
+            cache: Mutex::new(LoadCache::new(LOAD_CACHE_CAPACITY)),
         })
     }
 
@@ -226,11 +283,7 @@ impl EventStore {
     /// `last_sequence` (a conflict says it was stale) and must not answer a
     /// refusal decided on it without loading again.
     pub fn cached(&self, request_id: RequestId) -> Option<Arc<Loaded>> {
-        self.cache
-            .lock()
-            .expect("cache lock")
-            .get(&request_id)
-            .cloned()
+        self.cache.lock().expect("cache lock").get(request_id)
     }
 
     /// Every commit of a request after stream sequence `after` (0: all), in order.
@@ -411,19 +464,14 @@ impl EventStore {
 
     /// Drops a request from the cache (after a conflict or a duplicate).
     pub fn forget(&self, request_id: RequestId) {
-        self.cache.lock().expect("cache lock").remove(&request_id);
+        let forgotten = self.cache.lock().expect("cache lock").remove(request_id);
+        drop(forgotten);
     }
 
     fn remember(&self, loaded: Arc<Loaded>) {
-        let mut cache = self.cache.lock().expect("cache lock");
-        if cache.len() >= self.cache_capacity && !cache.contains_key(&loaded.request_id) {
-            if let Some(victim) = cache.keys().next().copied() {
-                cache.remove(&victim);
-            }
-        }
-        // The replaced entry is dropped after the lock is released.
-        let _previous = cache.insert(loaded.request_id, loaded);
-        drop(cache);
+        let dropped = self.cache.lock().expect("cache lock").insert(loaded);
+        // Freed after the lock is released.
+        drop(dropped);
     }
 
     /// Follows one request's commits as they are appended, from the first
@@ -539,6 +587,31 @@ fn check_stream(found: &stream::Config, wanted: &stream::Config) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_load_cache_evicts_the_request_written_least_recently() {
+        let ids: Vec<RequestId> = (1..=4u128)
+            .map(|i| RequestId(uuid::Uuid::from_u128(i)))
+            .collect();
+        let entry = |i: usize| Arc::new(Loaded::empty(ids[i]));
+        let mut cache = LoadCache::new(3);
+        for i in 0..3 {
+            assert!(cache.insert(entry(i)).is_empty());
+        }
+        // Rewriting 0 makes 1 the oldest.
+        assert_eq!(cache.insert(entry(0)).len(), 1);
+        let evicted = cache.insert(entry(3));
+        assert_eq!(evicted.len(), 1);
+        assert_eq!(evicted[0].request_id, ids[1]);
+        assert!(cache.get(ids[1]).is_none());
+        for i in [0, 2, 3] {
+            assert!(cache.get(ids[i]).is_some());
+        }
+        assert!(cache.remove(ids[2]).is_some());
+        assert!(cache.remove(ids[2]).is_none());
+        assert_eq!(cache.entries.len(), 2);
+        assert_eq!(cache.order.len(), 2);
+    }
 
     #[test]
     fn server_versions_are_compared_numerically() {
