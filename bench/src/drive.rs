@@ -11,12 +11,20 @@
 //! - [`open_loop`]: commands start on a fixed schedule at a given rate,
 //!   whether or not earlier ones were answered; latency counts from the
 //!   scheduled start, so a stall is not hidden (no coordinated omission).
+//!
+//! Either way the callers (or the commands in flight) are futures of one
+//! task, not a task each: the commands that are ready together go out in one
+//! write to the server. A task per caller woke the connection's writer once
+//! per command, and its cost (a write system call per message) was the load
+//! generator's, not the target's. Every target is driven the same way.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -139,11 +147,11 @@ pub async fn closed_loop<T: Target>(
     let run = Run::new(target, n);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency.max(1))
+    let callers: FuturesUnordered<_> = (0..concurrency.max(1))
         .map(|_| {
             let run = run.clone();
             let next = next.clone();
-            tokio::spawn(async move {
+            async move {
                 let mut latencies = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -155,14 +163,21 @@ pub async fn closed_loop<T: Target>(
                     run.send(op, after).await?;
                     latencies.push(sent.elapsed());
                 }
-            })
+            }
         })
         .collect();
-    let mut latencies = Vec::with_capacity(run.ops.len());
-    for worker in workers {
-        latencies.extend(worker.await??);
-    }
+    // One task on the runtime's workers (not the thread that called us).
+    let per_caller: Vec<Vec<Duration>> = tokio::spawn(async move {
+        let mut callers = callers;
+        let mut done = Vec::new();
+        while let Some(latencies) = callers.next().await {
+            done.push(latencies?);
+        }
+        anyhow::Ok(done)
+    })
+    .await??;
     let elapsed = started.elapsed();
+    let mut latencies: Vec<Duration> = per_caller.into_iter().flatten().collect();
     latencies.sort_unstable();
     Ok(RunResult {
         commands: run.ops.len(),
@@ -178,26 +193,41 @@ pub async fn open_loop<T: Target>(
     rate: f64,
 ) -> anyhow::Result<RunResult> {
     let run = Run::new(target, n);
-    let started = tokio::time::Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for (k, &op) in run.ops.iter().enumerate() {
-        let scheduled = started + Duration::from_secs_f64(k as f64 / rate);
-        tokio::time::sleep_until(scheduled).await;
-        let run = run.clone();
-        tasks.spawn(async move {
-            let after = run.ready(op).await?;
-            run.send(op, after).await?;
-            anyhow::Ok(scheduled.elapsed())
-        });
-    }
-    let mut latencies = Vec::with_capacity(run.ops.len());
-    while let Some(latency) = tasks.join_next().await {
-        latencies.push(latency??);
-    }
-    let elapsed = started.elapsed();
+    let commands = run.ops.len();
+    let (elapsed, mut latencies) = tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let mut in_flight = FuturesUnordered::new();
+        let mut latencies = Vec::with_capacity(run.ops.len());
+        for (k, &op) in run.ops.iter().enumerate() {
+            let scheduled = started + Duration::from_secs_f64(k as f64 / rate);
+            // Until this command's start, take the answers of earlier ones.
+            let start = tokio::time::sleep_until(scheduled);
+            tokio::pin!(start);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = &mut start => break,
+                    Some(latency) = in_flight.next(), if !in_flight.is_empty() => {
+                        latencies.push(latency?);
+                    }
+                }
+            }
+            let run = run.clone();
+            in_flight.push(async move {
+                let after = run.ready(op).await?;
+                run.send(op, after).await?;
+                anyhow::Ok(scheduled.elapsed())
+            });
+        }
+        while let Some(latency) = in_flight.next().await {
+            latencies.push(latency?);
+        }
+        anyhow::Ok((started.elapsed(), latencies))
+    })
+    .await??;
     latencies.sort_unstable();
     Ok(RunResult {
-        commands: run.ops.len(),
+        commands,
         elapsed,
         latencies,
     })
