@@ -574,7 +574,8 @@ pub async fn replay<W: Write>(
     };
     let mut rows = RowWriter::new(format, out)?;
     let mut chain = LogChain::default();
-    let mut states: HashMap<RequestId, ApprovalRequest> = HashMap::new();
+    // Boxed: a folded request is large, and the map moves its values as it grows.
+    let mut states: HashMap<RequestId, Box<ApprovalRequest>> = HashMap::new();
     let mut summary = ReplaySummary::default();
     let mut requests = HashSet::new();
     let read = for_each_commit(store, scope, |stored| {
@@ -1143,12 +1144,11 @@ pub fn check_db_indexes_against(
         },
     };
     let mut seen = 0usize;
-    for stored in db.stored_requests() {
-        let stored = stored.map_err(|e| bad(None, b"r:", e.to_string()))?;
-        let id = stored.record.request_id;
+    for stored in db.stored_pointers() {
+        let (id, chain, audit) = stored.map_err(|e| bad(None, b"r:", e.to_string()))?;
         let key = keys::request_locator(id);
         let Some(wanted) = expected.requests.get(&id) else {
-            if stored.audit.is_empty() && stored.chain == ChainHead::default() {
+            if audit.is_empty() && chain == ChainHead::default() {
                 continue;
             }
             return Err(bad(
@@ -1156,13 +1156,13 @@ pub fn check_db_indexes_against(
                 &key,
                 format!(
                     "holds {} audit indexes for a request the log has no records of",
-                    stored.audit.len()
+                    audit.len()
                 ),
             ));
         };
         seen += 1;
         for (position, index) in wanted.indexes.iter().enumerate() {
-            match stored.audit.get(position) {
+            match audit.get(position) {
                 Some(found) if found == index => {}
                 Some(found) => {
                     return Err(Mismatch {
@@ -1189,13 +1189,13 @@ pub fn check_db_indexes_against(
                 }
             }
         }
-        if stored.audit.len() != wanted.indexes.len() {
+        if audit.len() != wanted.indexes.len() {
             return Err(bad(
                 Some(&wanted.end),
                 &key,
                 format!(
                     "{} audit indexes for {} records",
-                    stored.audit.len(),
+                    audit.len(),
                     wanted.indexes.len()
                 ),
             ));
@@ -1206,13 +1206,13 @@ pub fn check_db_indexes_against(
             plan_version: wanted.end.plan_version,
             spec_hash: wanted.end.spec_hash.clone(),
         };
-        if stored.chain != head {
+        if chain != head {
             return Err(bad(
                 Some(&wanted.end),
                 &key,
                 format!(
                     "chain head is {}, the log implies {}",
-                    shown(&stored.chain),
+                    shown(&chain),
                     shown(&head)
                 ),
             ));

@@ -2,7 +2,7 @@
 //! batch with the checkpoint) and reading them back.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -128,115 +128,28 @@ impl ProjectionDb {
     /// [`Self::apply`] on commits the caller gives up: their events move into
     /// the folded state instead of being cloned.
     pub async fn apply_owned(&self, commits: Vec<StoredCommit>) -> Result<u64, ProjectionError> {
-        // Folding and sled's insertion are CPU work of tens of milliseconds
-        // per batch: off the async workers, so the consumer keeps receiving.
+        let folder = Folder::new(self.clone())?;
+        let (folded, _) = folder.fold_blocking(commits).await?;
+        match folded {
+            Some(folded) => self.write(folded).await,
+            None => self.checkpoint(),
+        }
+    }
+
+    /// Writes a folded batch (one atomic sled batch with its checkpoint) and
+    /// flushes it: after this returns the effects survive a crash. Batches
+    /// must be written in the order they were folded.
+    pub async fn write(&self, folded: Folded) -> Result<u64, ProjectionError> {
+        let Folded { batch, last } = folded;
+        // sled's insertion is CPU work of tens of milliseconds per batch:
+        // off the async workers.
         let db = self.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let checkpoint = db.checkpoint()?;
-            match db.fold_batch(commits, checkpoint)? {
-                Some((batch, last)) => {
-                    db.tree.apply_batch(batch)?;
-                    Ok::<_, ProjectionError>(Some(last))
-                }
-                None => Ok(None),
-            }
-        })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-        let Some(last) = written else {
-            return self.checkpoint();
-        };
+        tokio::task::spawn_blocking(move || db.tree.apply_batch(batch))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
         self.db.flush_async().await?;
         self.applied.send_replace(last);
         Ok(last)
-    }
-
-    /// The writes of one batch: every touched request read once, folded,
-    /// and written once; audit records appended; indexes diffed between the
-    /// request's state before the batch and after it.
-    fn fold_batch(
-        &self,
-        commits: Vec<StoredCommit>,
-        checkpoint: u64,
-    ) -> Result<Option<(sled::Batch, u64)>, ProjectionError> {
-        let mut batch = sled::Batch::default();
-        let mut touched: HashMap<RequestId, Touched> = HashMap::new();
-        let mut global: Option<ChainHead> = None;
-        let mut last = checkpoint;
-        for stored in commits {
-            if stored.sequence <= last {
-                continue;
-            }
-            last = stored.sequence;
-            let id = stored.commit.request_id;
-            let request = match touched.entry(id) {
-                Entry::Occupied(entry) => entry.into_mut(),
-                Entry::Vacant(entry) => entry.insert(Touched::load(self, id)?),
-            };
-            if stored.sequence <= request.stored.record.last_sequence {
-                continue;
-            }
-            let global = match &mut global {
-                Some(head) => head,
-                None => global.insert(self.global_head()?),
-            };
-            for audit in records_for_commit(&stored, global, &mut request.stored.chain) {
-                request.stored.audit.push(audit.index);
-                batch.insert(
-                    keys::audit(audit.index),
-                    serde_json::to_vec(&audit).expect("audit records serialize"),
-                );
-            }
-            let StoredCommit {
-                sequence, commit, ..
-            } = stored;
-            for event in commit.events {
-                request
-                    .stored
-                    .record
-                    .state
-                    .apply(event)
-                    .map_err(|e| ProjectionError::Replay {
-                        sequence,
-                        request_id: id,
-                        problem: e.to_string(),
-                    })?;
-            }
-            request.stored.record.last_sequence = sequence;
-        }
-        if last == checkpoint {
-            return Ok(None);
-        }
-        for (id, request) in touched {
-            // Every request's first commit submits it (the engine folds
-            // nothing else into an empty history), so it has a time here.
-            let Some(ms) = request.stored.submitted_ms() else {
-                return Err(ProjectionError::Replay {
-                    sequence: request.stored.record.last_sequence,
-                    request_id: id,
-                    problem: "the request's history does not begin with its submission".into(),
-                });
-            };
-            update_indexes(
-                &mut batch,
-                id,
-                ms,
-                &request.before,
-                &request.stored.record.state,
-            );
-            if !request.before.submitted {
-                batch.insert(keys::request_locator(id), &(ms as u64).to_be_bytes());
-            }
-            batch.insert(keys::request(ms, id), encode_stored(&request.stored));
-        }
-        if let Some(global) = global {
-            batch.insert(
-                keys::AUDIT_HEAD,
-                serde_json::to_vec(&global).expect("chain heads serialize"),
-            );
-        }
-        batch.insert(keys::CHECKPOINT, &last.to_be_bytes());
-        Ok(Some((batch, last)))
     }
 
     /// Waits until the checkpoint reaches `sequence` (read-your-writes), or the timeout.
@@ -280,6 +193,29 @@ impl ProjectionDb {
             .get(&key)?
             .map(|value| decode_stored(&key, &value))
             .transpose()
+    }
+
+    /// Each stored request's audit pointers (its chain head and the global
+    /// indexes of its records), in submission order, without decoding its
+    /// view: what verify checks against the log.
+    pub fn stored_pointers(
+        &self,
+    ) -> impl Iterator<Item = Result<(RequestId, ChainHead, Vec<u64>), ProjectionError>> + '_ {
+        #[derive(Deserialize)]
+        struct Pointers {
+            #[allow(dead_code)]
+            record: serde::de::IgnoredAny,
+            chain: ChainHead,
+            audit: Vec<u64>,
+        }
+        self.tree.scan_prefix(b"r:").map(|entry| {
+            let (key, value) = entry?;
+            let (_, id) =
+                keys::time_and_id(&key).ok_or_else(|| corrupt(&key, "is not a request key"))?;
+            let pointers: Pointers =
+                rmp_serde::from_slice(&value).map_err(|e| corrupt(&key, &e.to_string()))?;
+            Ok((id, pointers.chain, pointers.audit))
+        })
     }
 
     /// Every stored request, in submission order: for verify and tools.
@@ -466,6 +402,166 @@ impl ProjectionDb {
     }
 }
 
+/// One batch folded and not yet written: the sled batch (views, audit
+/// records, indexes, chain head, checkpoint) and the checkpoint it writes.
+pub struct Folded {
+    batch: sled::Batch,
+    last: u64,
+}
+
+impl Folded {
+    /// Stream sequence this batch brings the checkpoint to.
+    pub fn last(&self) -> u64 {
+        self.last
+    }
+}
+
+/// Folds batches of commits for one writer, a batch ahead of what is
+/// written: requests touched by batches folded but not yet written are read
+/// from memory (newest first), everything else from sled, so batch N + 1 is
+/// folded while batch N is being written. Only one `Folder` may write to a
+/// database at a time (the projector's, or a rebuild's).
+pub struct Folder {
+    db: ProjectionDb,
+    /// Last sequence folded.
+    checkpoint: u64,
+    /// The global chain as of the last folded batch.
+    global: ChainHead,
+    /// Batches folded and maybe not yet written: (their checkpoint, the requests as they left them).
+    unwritten: VecDeque<(u64, HashMap<RequestId, StoredRequest>)>,
+}
+
+impl Folder {
+    pub fn new(db: ProjectionDb) -> Result<Self, ProjectionError> {
+        Ok(Self {
+            checkpoint: db.checkpoint()?,
+            global: db.global_head()?,
+            db,
+            unwritten: VecDeque::new(),
+        })
+    }
+
+    /// [`Self::fold`] on a blocking thread; hands the folder back.
+    pub async fn fold_blocking(
+        mut self,
+        commits: Vec<StoredCommit>,
+    ) -> Result<(Option<Folded>, Self), ProjectionError> {
+        tokio::task::spawn_blocking(move || {
+            let folded = self.fold(commits)?;
+            Ok((folded, self))
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
+    /// The writes of one batch: every touched request read once, folded,
+    /// and written once; audit records appended; indexes diffed between the
+    /// request's state before the batch and after it. Commits at or below
+    /// the last sequence folded are skipped (a redelivery). `None` when
+    /// nothing is new.
+    pub fn fold(&mut self, commits: Vec<StoredCommit>) -> Result<Option<Folded>, ProjectionError> {
+        // What the writer has flushed no longer needs to be kept here.
+        let written = *self.db.applied.borrow();
+        while self
+            .unwritten
+            .front()
+            .is_some_and(|(last, _)| *last <= written)
+        {
+            self.unwritten.pop_front();
+        }
+        let mut batch = sled::Batch::default();
+        let mut touched: HashMap<RequestId, Touched> = HashMap::with_capacity(commits.len());
+        let mut global = self.global.clone();
+        let mut last = self.checkpoint;
+        for stored in commits {
+            if stored.sequence <= last {
+                continue;
+            }
+            last = stored.sequence;
+            let id = stored.commit.request_id;
+            let request = match touched.entry(id) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => {
+                    let unwritten = self
+                        .unwritten
+                        .iter()
+                        .rev()
+                        .find_map(|(_, requests)| requests.get(&id));
+                    let stored = match unwritten {
+                        Some(stored) => Some(stored.clone()),
+                        None => self.db.stored_request(id)?,
+                    };
+                    entry.insert(Touched::new(id, stored))
+                }
+            };
+            if stored.sequence <= request.stored.record.last_sequence {
+                continue;
+            }
+            for audit in records_for_commit(&stored, &mut global, &mut request.stored.chain) {
+                request.stored.audit.push(audit.index);
+                batch.insert(
+                    keys::audit(audit.index),
+                    serde_json::to_vec(&audit).expect("audit records serialize"),
+                );
+            }
+            let StoredCommit {
+                sequence, commit, ..
+            } = stored;
+            for event in commit.events {
+                request
+                    .stored
+                    .record
+                    .state
+                    .apply(event)
+                    .map_err(|e| ProjectionError::Replay {
+                        sequence,
+                        request_id: id,
+                        problem: e.to_string(),
+                    })?;
+            }
+            request.stored.record.last_sequence = sequence;
+        }
+        if last == self.checkpoint {
+            return Ok(None);
+        }
+        let mut requests = HashMap::with_capacity(touched.len());
+        for (id, request) in touched {
+            // Every request's first commit submits it (the engine folds
+            // nothing else into an empty history), so it has a time here.
+            let Some(ms) = request.stored.submitted_ms() else {
+                return Err(ProjectionError::Replay {
+                    sequence: request.stored.record.last_sequence,
+                    request_id: id,
+                    problem: "the request's history does not begin with its submission".into(),
+                });
+            };
+            update_indexes(
+                &mut batch,
+                id,
+                ms,
+                &request.before,
+                &request.stored.record.state,
+            );
+            if !request.before.submitted {
+                batch.insert(keys::request_locator(id), &(ms as u64).to_be_bytes());
+            }
+            batch.insert(keys::request(ms, id), encode_stored(&request.stored));
+            requests.insert(id, request.stored);
+        }
+        batch.insert(
+            keys::AUDIT_HEAD,
+            serde_json::to_vec(&global).expect("chain heads serialize"),
+        );
+        batch.insert(keys::CHECKPOINT, &last.to_be_bytes());
+        // Committed to memory only once the whole batch folded: a refused
+        // commit leaves the folder as it was.
+        self.checkpoint = last;
+        self.global = global;
+        self.unwritten.push_back((last, requests));
+        Ok(Some(Folded { batch, last }))
+    }
+}
+
 /// May `user` approve or reject the current stage of `state` (directory aside)?
 fn can_act(state: &ApprovalRequest, user: &UserId) -> bool {
     let Some(submitted) = &state.submitted else {
@@ -494,8 +590,8 @@ struct Touched {
 }
 
 impl Touched {
-    fn load(db: &ProjectionDb, id: RequestId) -> Result<Self, ProjectionError> {
-        let stored = db.stored_request(id)?.unwrap_or_else(|| StoredRequest {
+    fn new(id: RequestId, stored: Option<StoredRequest>) -> Self {
+        let stored = stored.unwrap_or_else(|| StoredRequest {
             record: RequestRecord {
                 request_id: id,
                 last_sequence: 0,
@@ -505,7 +601,7 @@ impl Touched {
             audit: Vec::new(),
         });
         let before = Indexed::of(&stored.record.state);
-        Ok(Self { stored, before })
+        Self { stored, before }
     }
 }
 

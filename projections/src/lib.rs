@@ -3,7 +3,8 @@
 //! hash-chained audit trail, and serves reads from it.
 //!
 //! - [`audit`]: audit records and their hash chains, derived from commits alone (pure).
-//! - [`db`]: the sled database: atomic batches with the checkpoint, reads.
+//! - [`db`]: the sled database: batches folded a batch ahead of their atomic write
+//!   (with the checkpoint), reads.
 //! - [`projector`]: the durable consumer loop, and the rebuild path.
 //! - [`keys`], [`view`]: key layout and stored shapes.
 //!
@@ -18,6 +19,6 @@ pub mod projector;
 pub mod view;
 
 pub use audit::{AuditRecord, ChainHead, GENESIS};
-pub use db::{ListFilter, Page, ProjectionDb, ProjectionError};
+pub use db::{Folded, Folder, ListFilter, Page, ProjectionDb, ProjectionError, StoredRequest};
 pub use projector::{rebuild, Projector, ProjectorError};
 pub use view::{InboxEntry, RequestRecord};

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use signoff_eventstore::{Commit, StoredCommit, StreamSettings};
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::db::{ProjectionDb, ProjectionError};
+use crate::db::{Folder, ProjectionDb, ProjectionError};
 
 /// Default durable consumer name.
 pub const CONSUMER: &str = "signoff-projector";
@@ -105,7 +105,9 @@ impl Projector {
                     start_sequence: start,
                 },
                 ack_policy: consumer::AckPolicy::All,
-                max_ack_pending: (self.batch_size * 4) as i64,
+                // A batch being written, one being folded, one in the
+                // channel, one being read, and the client's prefetch.
+                max_ack_pending: (self.batch_size * 8) as i64,
                 ack_wait: Duration::from_secs(60),
                 ..Default::default()
             })
@@ -129,25 +131,97 @@ impl Projector {
         // being applied.
         let (batches, mut incoming) = tokio::sync::mpsc::channel(1);
         let reader = tokio::spawn(read_batches(messages, self.batch_size, batches));
-        let result = async {
-            while let Some(batch) = incoming.recv().await {
-                let Batch { commits, last } = batch?;
-                let span = info_span!(
-                    "projection_batch",
-                    commits = commits.len(),
-                    last_sequence = commits.last().map(|c| c.sequence).unwrap_or(0)
-                );
-                let applied = self.db.apply_owned(commits).instrument(span).await?;
-                debug!(applied, "batch applied and flushed");
-                // Acknowledge only after the flush: AckPolicy::All acks everything up to it.
-                last.ack().await.map_err(js_error)?;
-            }
-            Ok(())
-        }
-        .await;
+        let result = self.fold_and_write(&mut incoming).await;
         reader.abort();
         result
     }
+
+    /// Three stages at once: the reader decodes batch N + 2, this task folds
+    /// batch N + 1 (on a blocking thread), and batch N is being written and
+    /// flushed. A batch's messages are acknowledged once it is flushed.
+    async fn fold_and_write(
+        &self,
+        incoming: &mut tokio::sync::mpsc::Receiver<Result<Batch, ProjectorError>>,
+    ) -> Result<(), ProjectorError> {
+        let mut folder = Some(Folder::new(self.db.clone())?);
+        let mut writing: Option<(
+            tokio::task::JoinHandle<Result<u64, ProjectionError>>,
+            jetstream::Message,
+        )> = None;
+        let result = self
+            .fold_and_write_loop(incoming, &mut folder, &mut writing)
+            .await;
+        // Never leave a write behind: the next consumer starts from the
+        // checkpoint it sets.
+        if let Some((write, last)) = writing.take() {
+            let written = acknowledge(write.await, last).await;
+            result?;
+            return written;
+        }
+        result
+    }
+
+    async fn fold_and_write_loop(
+        &self,
+        incoming: &mut tokio::sync::mpsc::Receiver<Result<Batch, ProjectorError>>,
+        folder: &mut Option<Folder>,
+        writing: &mut Option<(
+            tokio::task::JoinHandle<Result<u64, ProjectionError>>,
+            jetstream::Message,
+        )>,
+    ) -> Result<(), ProjectorError> {
+        loop {
+            let batch = tokio::select! {
+                biased;
+                written = async { (&mut writing.as_mut().expect("guarded").0).await }, if writing.is_some() => {
+                    let (_, last) = writing.take().expect("guarded");
+                    acknowledge(written, last).await?;
+                    continue;
+                }
+                batch = incoming.recv() => batch,
+            };
+            let Some(batch) = batch else { break };
+            let Batch { commits, last } = batch?;
+            let span = info_span!(
+                "projection_batch",
+                commits = commits.len(),
+                last_sequence = commits.last().map(|c| c.sequence).unwrap_or(0)
+            );
+            let (folded, returned) = folder
+                .take()
+                .expect("the folder is handed back")
+                .fold_blocking(commits)
+                .instrument(span.clone())
+                .await?;
+            *folder = Some(returned);
+            // Writes go in fold order: the previous one first.
+            if let Some((write, previous)) = writing.take() {
+                acknowledge(write.await, previous).await?;
+            }
+            match folded {
+                Some(folded) => {
+                    let db = self.db.clone();
+                    let write =
+                        tokio::spawn(async move { db.write(folded).await }.instrument(span));
+                    *writing = Some((write, last));
+                }
+                // Nothing new (a redelivery): acknowledge it as it is.
+                None => last.ack().await.map_err(js_error)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Acknowledges a batch once its write has flushed (AckPolicy::All acks
+/// everything up to `last`).
+async fn acknowledge(
+    written: Result<Result<u64, ProjectionError>, tokio::task::JoinError>,
+    last: jetstream::Message,
+) -> Result<(), ProjectorError> {
+    let applied = written.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+    debug!(applied, "batch applied and flushed");
+    last.ack().await.map_err(js_error)
 }
 
 /// One batch as the reader hands it over: the decoded commits and the

@@ -262,6 +262,60 @@ async fn views_inboxes_and_audit_hold_exactly_what_happened() {
     read_side.shutdown().await;
 }
 
+/// Every commit of the log, in stream order.
+async fn log_commits(env: &TestEnv) -> Vec<signoff_eventstore::StoredCommit> {
+    use futures::StreamExt;
+    let last = env.last_sequence().await;
+    let mut commits = Vec::new();
+    let all = env.store.watch_all().await.unwrap();
+    futures::pin_mut!(all);
+    while let Some(stored) = all.next().await {
+        let stored = stored.unwrap();
+        let sequence = stored.sequence;
+        commits.push(stored);
+        if sequence >= last {
+            break;
+        }
+    }
+    commits
+}
+
+/// The projector folds batch N + 1 while batch N is still being written:
+/// requests it touched come from the folder's memory, not from sled. Cut
+/// anywhere, with the write of a batch held back until the next one is
+/// folded, the database ends byte for byte as one batch of everything
+/// would leave it.
+#[tokio::test]
+async fn a_batch_folded_before_the_previous_one_is_written_reaches_the_same_bytes() {
+    use signoff_projections::db::Folder;
+    let env = TestEnv::start().await;
+    workload(&env).await;
+    let commits = log_commits(&env).await;
+    assert!(
+        commits.len() > 6,
+        "a workload of several commits per request"
+    );
+    let whole = ProjectionDb::open(&env.temp_path("whole")).unwrap();
+    whole.apply(&commits).await.unwrap();
+    let expected = whole.dump().unwrap();
+    for size in [1, 2, 3, 5] {
+        let db = ProjectionDb::open(&env.temp_path(&format!("batches-of-{size}"))).unwrap();
+        let mut folder = Folder::new(db.clone()).unwrap();
+        let mut held = None;
+        for chunk in commits.chunks(size) {
+            let folded = folder.fold(chunk.to_vec()).unwrap().expect("new commits");
+            // The previous batch is written only now, after this one folded.
+            if let Some(previous) = held.replace(folded) {
+                db.write(previous).await.unwrap();
+            }
+        }
+        db.write(held.take().unwrap()).await.unwrap();
+        // A redelivered batch folds to nothing.
+        assert!(folder.fold(commits[..size].to_vec()).unwrap().is_none());
+        assert_eq!(db.dump().unwrap(), expected, "batches of {size}");
+    }
+}
+
 #[tokio::test]
 async fn a_rebuild_from_sequence_one_reaches_the_same_bytes() {
     let env = TestEnv::start().await;
