@@ -574,14 +574,14 @@ pub async fn replay<W: Write>(
     };
     let mut rows = RowWriter::new(format, out)?;
     let mut chain = LogChain::default();
-    // Boxed: a folded request is large, and the map moves its values as it grows.
-    let mut states: HashMap<RequestId, Box<ApprovalRequest>> = HashMap::new();
+    // Per request: its folded state (boxed: it is large, and the map moves
+    // its values as it grows) and whether a row of it was written.
+    let mut states: HashMap<RequestId, (Box<ApprovalRequest>, bool)> = HashMap::new();
     let mut summary = ReplaySummary::default();
-    let mut requests = HashSet::new();
     let read = for_each_commit(store, scope, |stored| {
         let records = chain.records(&stored);
         let written = !records.is_empty();
-        let state = states.entry(stored.commit.request_id).or_default();
+        let (state, shown) = states.entry(stored.commit.request_id).or_default();
         let admitted = filter.admits(&stored.commit);
         let (sequence, request_id) = (stored.sequence, stored.commit.request_id);
         for (event, record) in stored.commit.events.into_iter().zip(records) {
@@ -595,7 +595,10 @@ pub async fn replay<W: Write>(
         }
         if admitted && written {
             summary.commits += 1;
-            requests.insert(request_id);
+            if !*shown {
+                *shown = true;
+                summary.requests += 1;
+            }
         }
         Ok(())
     })
@@ -606,7 +609,6 @@ pub async fn replay<W: Write>(
         }
     }
     rows.finish()?;
-    summary.requests = requests.len() as u64;
     Ok(summary)
 }
 
@@ -1086,33 +1088,37 @@ struct ChainEnd {
     spec_hash: Option<String>,
 }
 
-impl ChainEnd {
-    fn of(record: &AuditRecord) -> Self {
-        Self {
+impl ExpectedIndexes {
+    pub fn push(&mut self, record: AuditRecord) {
+        self.last = Some(ChainEnd {
             index: record.index,
             request_index: record.request_index,
             request_id: record.request_id,
             hash: record.hash.clone(),
+            plan_version: None,
+            spec_hash: None,
+        });
+        let end = ChainEnd {
+            index: record.index,
+            request_index: record.request_index,
+            request_id: record.request_id,
+            hash: record.hash,
             plan_version: record.plan_version,
-            spec_hash: record.spec_hash.clone(),
+            spec_hash: record.spec_hash,
+        };
+        match self.requests.entry(record.request_id) {
+            std::collections::hash_map::Entry::Occupied(mut entry) => {
+                let request = entry.get_mut();
+                request.indexes.push(end.index);
+                request.end = end;
+            }
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(RequestExpectation {
+                    indexes: vec![end.index],
+                    end,
+                });
+            }
         }
-    }
-}
-
-impl ExpectedIndexes {
-    pub fn push(&mut self, record: &AuditRecord) {
-        let end = ChainEnd::of(record);
-        self.requests
-            .entry(record.request_id)
-            .and_modify(|r| {
-                r.indexes.push(record.index);
-                r.end = end.clone();
-            })
-            .or_insert_with(|| RequestExpectation {
-                indexes: vec![record.index],
-                end: end.clone(),
-            });
-        self.last = Some(end);
         self.records += 1;
     }
 }
@@ -1125,7 +1131,7 @@ impl ExpectedIndexes {
 pub fn check_db_indexes(db: &ProjectionDb, expected: &[AuditRecord]) -> Result<(), Mismatch> {
     let mut indexes = ExpectedIndexes::default();
     for record in expected {
-        indexes.push(record);
+        indexes.push(record.clone());
     }
     check_db_indexes_against(db, &indexes)
 }
@@ -1358,15 +1364,13 @@ pub async fn verify_projection(
     };
     let mut chain = LogChain::default();
     let mut indexes = ExpectedIndexes::default();
-    let mut head = GENESIS.to_owned();
     let streamed = for_each_commit(store, Scope::All { up_to: checkpoint }, |stored| {
         for expected in chain.records(&stored) {
             match trail.next() {
                 Some(found) if first_difference(&expected, &found, true).is_none() => {}
                 _ => return Err(anyhow::Error::new(Departed)),
             }
-            indexes.push(&expected);
-            head = expected.hash;
+            indexes.push(expected);
         }
         Ok(())
     })
@@ -1385,7 +1389,10 @@ pub async fn verify_projection(
         .map_err(|m| anyhow::Error::new(m).context("audit verification FAILED"))?;
     Ok(VerifySummary {
         records: indexes.records,
-        head,
+        head: indexes
+            .last
+            .as_ref()
+            .map_or_else(|| GENESIS.to_owned(), |end| end.hash.clone()),
         requests: indexes.requests.len() as u64,
     })
 }
