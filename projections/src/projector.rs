@@ -130,7 +130,7 @@ impl Projector {
         // folds and writes the previous one: one batch in the channel, one
         // being applied.
         let (batches, mut incoming) = tokio::sync::mpsc::channel(1);
-        let reader = tokio::spawn(read_batches(messages, self.batch_size, batches));
+        let reader = tokio::spawn(read_batches(messages, checkpoint, self.batch_size, batches));
         let result = self.fold_and_write(&mut incoming).await;
         reader.abort();
         result
@@ -234,11 +234,20 @@ struct Batch {
 /// Receives messages into batches (whatever is already here, up to
 /// `batch_size`), decodes them, and sends them on until the consumer or the
 /// receiver ends. A consumer or decode error is sent as the last item.
+///
+/// The stream refuses deletes and purges, so its sequences have no holes:
+/// the messages after `checkpoint` must come as checkpoint + 1, + 2, ...
+/// A message already passed is a redelivery and is dropped; a message past
+/// the next one is a gap in the delivery (a consumer moved to a new leader
+/// can deliver on before redelivering what it lost), which ends this
+/// consumer with an error so that it is recreated from the checkpoint.
 async fn read_batches(
     mut messages: consumer::pull::Stream,
+    checkpoint: u64,
     batch_size: usize,
     batches: tokio::sync::mpsc::Sender<Result<Batch, ProjectorError>>,
 ) {
+    let mut next = checkpoint + 1;
     loop {
         let batch = async {
             let Some(first) = messages.next().await else {
@@ -253,11 +262,20 @@ async fn read_batches(
             }
             let mut commits = Vec::with_capacity(received.len());
             for message in &received {
-                let info = message.info().map_err(js_error)?;
+                let sequence = message.info().map_err(js_error)?.stream_sequence;
+                if sequence < next {
+                    continue;
+                }
+                if sequence > next {
+                    return Err(ProjectorError::JetStream(format!(
+                        "the consumer delivered sequence {sequence} before {next}: a gap in its delivery"
+                    )));
+                }
+                next += 1;
                 commits.push(StoredCommit {
-                    sequence: info.stream_sequence,
+                    sequence,
                     subject: message.subject.to_string(),
-                    commit: Commit::decode(info.stream_sequence, &message.payload)?,
+                    commit: Commit::decode(sequence, &message.payload)?,
                 });
             }
             let last = received.pop().expect("non-empty batch");
