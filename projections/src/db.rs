@@ -218,16 +218,6 @@ impl ProjectionDb {
         })
     }
 
-    /// Every stored request, in submission order: for verify and tools.
-    pub fn stored_requests(
-        &self,
-    ) -> impl Iterator<Item = Result<StoredRequest, ProjectionError>> + '_ {
-        self.tree.scan_prefix(b"r:").map(|entry| {
-            let (key, value) = entry?;
-            decode_stored(&key, &value)
-        })
-    }
-
     /// Overwrites what is stored of one request, outside any batch: raw
     /// access for tools and tests (tampering checks), like [`Self::tree`].
     pub fn put_stored_request(&self, stored: &StoredRequest) -> Result<(), ProjectionError> {
