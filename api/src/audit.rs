@@ -556,6 +556,15 @@ impl<W: Write> RowWriter<W> {
     }
 }
 
+/// What replay keeps of one request: where its audit chain stands, its
+/// state folded so far, and whether a row of it was written.
+#[derive(Default)]
+struct Replaying {
+    chain: ChainHead,
+    state: ApprovalRequest,
+    shown: bool,
+}
+
 /// Reads history straight from the log (every commit in stream order, or with
 /// `filter.request` that request's subject only), folds every request through
 /// the engine, and writes one row per event of the commits `filter` admits.
@@ -573,30 +582,29 @@ pub async fn replay<W: Write>(
         },
     };
     let mut rows = RowWriter::new(format, out)?;
-    let mut chain = LogChain::default();
-    // Per request: its folded state (boxed: it is large, and the map moves
-    // its values as it grows) and whether a row of it was written.
-    let mut states: HashMap<RequestId, (Box<ApprovalRequest>, bool)> = HashMap::new();
+    let mut global = ChainHead::default();
+    // One entry per request, boxed (the map moves its values as it grows).
+    let mut requests: HashMap<RequestId, Box<Replaying>> = HashMap::new();
     let mut summary = ReplaySummary::default();
     let read = for_each_commit(store, scope, |stored| {
-        let records = chain.records(&stored);
+        let request = requests.entry(stored.commit.request_id).or_default();
+        let records = records_for_commit(&stored, &mut global, &mut request.chain);
         let written = !records.is_empty();
-        let (state, shown) = states.entry(stored.commit.request_id).or_default();
         let admitted = filter.admits(&stored.commit);
         let (sequence, request_id) = (stored.sequence, stored.commit.request_id);
         for (event, record) in stored.commit.events.into_iter().zip(records) {
-            state.apply(event).with_context(|| {
+            request.state.apply(event).with_context(|| {
                 format!("commit {sequence} of request {request_id} does not replay")
             })?;
             if admitted {
-                rows.write(&ReplayRow::new(record, state.status))?;
+                rows.write(&ReplayRow::new(record, request.state.status))?;
                 summary.events += 1;
             }
         }
         if admitted && written {
             summary.commits += 1;
-            if !*shown {
-                *shown = true;
+            if !request.shown {
+                request.shown = true;
                 summary.requests += 1;
             }
         }
@@ -1061,65 +1069,63 @@ pub fn check_chain(found: &[AuditRecord]) -> Result<VerifySummary, Mismatch> {
 }
 
 /// What the projection's own pointers into the trail must hold, built
-/// record by record from the log (so verify need not keep the records).
+/// record by record (or commit by commit) from the log, so verify need not
+/// keep the records: per request, where its chain ends and the global index
+/// of each of its records; and where the global chain ends. One map entry
+/// per request is all a whole-log verify keeps.
 #[derive(Default)]
 pub struct ExpectedIndexes {
-    /// Per request: the global index of each of its records, and its last record.
     requests: HashMap<RequestId, RequestExpectation>,
-    /// The last record of the global chain.
-    last: Option<ChainEnd>,
+    global: ChainHead,
     /// Records pushed.
     pub records: u64,
 }
 
+#[derive(Default)]
 struct RequestExpectation {
+    head: ChainHead,
     indexes: Vec<u64>,
-    end: ChainEnd,
-}
-
-/// The record a chain ends with, as far as a chain head records it.
-#[derive(Clone)]
-struct ChainEnd {
-    index: u64,
-    request_index: u64,
-    request_id: RequestId,
-    hash: String,
-    plan_version: Option<u32>,
-    spec_hash: Option<String>,
 }
 
 impl ExpectedIndexes {
+    /// Counts a record the caller derived elsewhere (records must come in
+    /// global chain order).
     pub fn push(&mut self, record: AuditRecord) {
-        self.last = Some(ChainEnd {
-            index: record.index,
-            request_index: record.request_index,
-            request_id: record.request_id,
+        let request = self.requests.entry(record.request_id).or_default();
+        request.indexes.push(record.index);
+        request.head = ChainHead {
+            next_index: record.request_index + 1,
             hash: record.hash.clone(),
-            plan_version: None,
-            spec_hash: None,
-        });
-        let end = ChainEnd {
-            index: record.index,
-            request_index: record.request_index,
-            request_id: record.request_id,
-            hash: record.hash,
             plan_version: record.plan_version,
             spec_hash: record.spec_hash,
         };
-        match self.requests.entry(record.request_id) {
-            std::collections::hash_map::Entry::Occupied(mut entry) => {
-                let request = entry.get_mut();
-                request.indexes.push(end.index);
-                request.end = end;
-            }
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                entry.insert(RequestExpectation {
-                    indexes: vec![end.index],
-                    end,
-                });
-            }
-        }
+        self.global = ChainHead {
+            next_index: record.index + 1,
+            hash: record.hash,
+            plan_version: None,
+            spec_hash: None,
+        };
         self.records += 1;
+    }
+
+    /// The records of the next commit (commits must come in stream order),
+    /// derived and counted: [`LogChain::records`] and [`Self::push`] in one.
+    pub fn records(&mut self, stored: &StoredCommit) -> Vec<AuditRecord> {
+        let request = self.requests.entry(stored.commit.request_id).or_default();
+        let records = records_for_commit(stored, &mut self.global, &mut request.head);
+        request.indexes.extend(records.iter().map(|r| r.index));
+        self.records += records.len() as u64;
+        records
+    }
+
+    /// Where the global chain ends.
+    pub fn global_head(&self) -> &ChainHead {
+        &self.global
+    }
+
+    /// The global index of the last record (0: none).
+    fn last_index(&self) -> u64 {
+        self.global.next_index - 1
     }
 }
 
@@ -1141,13 +1147,17 @@ pub fn check_db_indexes_against(
     db: &ProjectionDb,
     expected: &ExpectedIndexes,
 ) -> Result<(), Mismatch> {
-    let bad = |end: Option<&ChainEnd>, key: &[u8], problem: String| Mismatch {
-        index: end.map(|r| r.index).unwrap_or(0),
-        request_id: end.map(|r| r.request_id),
+    // A mismatch names the last record of the request (or chain) at fault.
+    let bad = |at: Option<(u64, RequestId)>, key: &[u8], problem: String| Mismatch {
+        index: at.map_or(0, |(index, _)| index),
+        request_id: at.map(|(_, id)| id),
         problem: Problem::Index {
             key: printable_key(key),
             problem,
         },
+    };
+    let last_of = |id: RequestId, wanted: &RequestExpectation| {
+        Some((wanted.indexes.last().copied().unwrap_or(0), id))
     };
     let mut seen = 0usize;
     for stored in db.stored_pointers() {
@@ -1168,36 +1178,19 @@ pub fn check_db_indexes_against(
         };
         seen += 1;
         for (position, index) in wanted.indexes.iter().enumerate() {
-            match audit.get(position) {
-                Some(found) if found == index => {}
-                Some(found) => {
-                    return Err(Mismatch {
-                        index: *index,
-                        request_id: Some(id),
-                        problem: Problem::Index {
-                            key: printable_key(&key),
-                            problem: format!(
-                                "request index {} points to {found}, not {index}",
-                                position + 1
-                            ),
-                        },
-                    })
-                }
-                None => {
-                    return Err(Mismatch {
-                        index: *index,
-                        request_id: Some(id),
-                        problem: Problem::Index {
-                            key: printable_key(&key),
-                            problem: format!("request index {} is missing", position + 1),
-                        },
-                    })
-                }
-            }
+            let problem = match audit.get(position) {
+                Some(found) if found == index => continue,
+                Some(found) => format!(
+                    "request index {} points to {found}, not {index}",
+                    position + 1
+                ),
+                None => format!("request index {} is missing", position + 1),
+            };
+            return Err(bad(Some((*index, id)), &key, problem));
         }
         if audit.len() != wanted.indexes.len() {
             return Err(bad(
-                Some(&wanted.end),
+                last_of(id, wanted),
                 &key,
                 format!(
                     "{} audit indexes for {} records",
@@ -1206,20 +1199,14 @@ pub fn check_db_indexes_against(
                 ),
             ));
         }
-        let head = ChainHead {
-            next_index: wanted.end.request_index + 1,
-            hash: wanted.end.hash.clone(),
-            plan_version: wanted.end.plan_version,
-            spec_hash: wanted.end.spec_hash.clone(),
-        };
-        if chain != head {
+        if chain != wanted.head {
             return Err(bad(
-                Some(&wanted.end),
+                last_of(id, wanted),
                 &key,
                 format!(
                     "chain head is {}, the log implies {}",
                     shown(&chain),
-                    shown(&head)
+                    shown(&wanted.head)
                 ),
             ));
         }
@@ -1229,29 +1216,32 @@ pub fn check_db_indexes_against(
             .requests
             .iter()
             .filter(|(id, _)| matches!(db.stored_request(**id), Ok(None)))
-            .map(|(_, r)| &r.end)
-            .min_by_key(|end| end.index);
-        let key = missing.map_or_else(Vec::new, |end| keys::request_locator(end.request_id));
+            .filter_map(|(id, wanted)| last_of(*id, wanted))
+            .min_by_key(|(index, _)| *index);
+        let key = missing.map_or_else(Vec::new, |(_, id)| keys::request_locator(id));
         return Err(bad(missing, &key, "missing".into()));
     }
-    // Only a request's chain remembers its plan.
-    let head = expected
-        .last
-        .as_ref()
-        .map_or_else(ChainHead::default, |end| ChainHead {
-            next_index: end.index + 1,
-            hash: end.hash.clone(),
-            plan_version: None,
-            spec_hash: None,
-        });
+    // The last record of the global chain, for a mismatch of its head.
+    let at = || {
+        let last = expected.last_index();
+        expected
+            .requests
+            .iter()
+            .find(|(_, r)| r.indexes.last() == Some(&last))
+            .map(|(id, _)| (last, *id))
+    };
     let stored = db
         .global_head()
-        .map_err(|e| bad(expected.last.as_ref(), keys::AUDIT_HEAD, e.to_string()))?;
-    if stored != head {
+        .map_err(|e| bad(at(), keys::AUDIT_HEAD, e.to_string()))?;
+    if stored != expected.global {
         return Err(bad(
-            expected.last.as_ref(),
+            at(),
             keys::AUDIT_HEAD,
-            format!("is {}, the log implies {}", shown(&stored), shown(&head)),
+            format!(
+                "is {}, the log implies {}",
+                shown(&stored),
+                shown(&expected.global)
+            ),
         ));
     }
     Ok(())
@@ -1328,20 +1318,20 @@ pub async fn verify_projection(
     db: &ProjectionDb,
 ) -> anyhow::Result<VerifySummary> {
     let checkpoint = db.checkpoint()?;
-    let (chunks, found) = std::sync::mpsc::sync_channel::<Option<Vec<AuditRecord>>>(8);
+    // The trail's stored bytes, read off sled on a blocking thread: the
+    // projector wrote each record with the same serializer as `expected`
+    // below, so an intact record is byte for byte the derived one.
+    let (chunks, found) = std::sync::mpsc::sync_channel::<Option<Vec<sled::IVec>>>(8);
     let trail = db.clone();
     let reader = tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(1024);
         for entry in trail.tree().scan_prefix(b"a:") {
-            let record = entry
-                .ok()
-                .and_then(|(_, value)| serde_json::from_slice::<AuditRecord>(&value).ok());
-            let Some(record) = record else {
+            let Ok((_, value)) = entry else {
                 // Unreadable: the slow path names it.
                 let _ = chunks.send(None);
                 return;
             };
-            chunk.push(record);
+            chunk.push(value);
             if chunk.len() == 1024
                 && chunks
                     .send(Some(std::mem::replace(
@@ -1362,15 +1352,23 @@ pub async fn verify_projection(
         chunk: Vec::new().into_iter(),
         unreadable: false,
     };
-    let mut chain = LogChain::default();
     let mut indexes = ExpectedIndexes::default();
+    let mut derived = Vec::with_capacity(2048);
     let streamed = for_each_commit(store, Scope::All { up_to: checkpoint }, |stored| {
-        for expected in chain.records(&stored) {
-            match trail.next() {
-                Some(found) if first_difference(&expected, &found, true).is_none() => {}
-                _ => return Err(anyhow::Error::new(Departed)),
+        for expected in indexes.records(&stored) {
+            derived.clear();
+            serde_json::to_writer(&mut derived, &expected).expect("audit records serialize");
+            let intact = match trail.next() {
+                Some(found) if found.as_ref() == derived.as_slice() => true,
+                // Other bytes may still be the same record (a store that
+                // re-encoded it): decode and compare field by field.
+                Some(found) => serde_json::from_slice::<AuditRecord>(&found)
+                    .is_ok_and(|found| found == expected),
+                None => false,
+            };
+            if !intact {
+                return Err(anyhow::Error::new(Departed));
             }
-            indexes.push(expected);
         }
         Ok(())
     })
@@ -1389,10 +1387,7 @@ pub async fn verify_projection(
         .map_err(|m| anyhow::Error::new(m).context("audit verification FAILED"))?;
     Ok(VerifySummary {
         records: indexes.records,
-        head: indexes
-            .last
-            .as_ref()
-            .map_or_else(|| GENESIS.to_owned(), |end| end.hash.clone()),
+        head: indexes.global_head().hash.clone(),
         requests: indexes.requests.len() as u64,
     })
 }
@@ -1404,13 +1399,13 @@ struct Departed;
 
 /// The projector's trail, chunk by chunk from the reading thread.
 struct TrailCursor {
-    found: std::sync::mpsc::Receiver<Option<Vec<AuditRecord>>>,
-    chunk: std::vec::IntoIter<AuditRecord>,
+    found: std::sync::mpsc::Receiver<Option<Vec<sled::IVec>>>,
+    chunk: std::vec::IntoIter<sled::IVec>,
     unreadable: bool,
 }
 
 impl TrailCursor {
-    fn next(&mut self) -> Option<AuditRecord> {
+    fn next(&mut self) -> Option<sled::IVec> {
         loop {
             if let Some(record) = self.chunk.next() {
                 return Some(record);
