@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
-use serde::de::Error as _;
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -25,14 +25,14 @@ pub struct RawJson(Box<str>);
 impl RawJson {
     /// Checks that `text` is one JSON value no deeper than [`MAX_JSON_DEPTH`].
     pub fn parse(text: &str) -> Result<Self, String> {
-        let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let depth = json_depth(&value);
-        if depth > MAX_JSON_DEPTH {
-            return Err(format!(
-                "is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed"
-            ));
-        }
+        check(text)?;
         Ok(Self(text.into()))
+    }
+
+    /// [`Self::parse`] keeping the caller's allocation.
+    fn parse_owned(text: Box<str>) -> Result<Self, String> {
+        check(&text)?;
+        Ok(Self(text))
     }
 
     /// Wraps a value produced by code (compact form).
@@ -83,13 +83,13 @@ impl Serialize for RawJson {
 
 impl<'de> Deserialize<'de> for RawJson {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text: String = if deserializer.is_human_readable() {
+        let text: Box<str> = if deserializer.is_human_readable() {
             let raw: Box<RawValue> = Deserialize::deserialize(deserializer)?;
-            String::from(raw.get())
+            raw.into()
         } else {
-            String::deserialize(deserializer)?
+            String::deserialize(deserializer)?.into_boxed_str()
         };
-        RawJson::parse(&text).map_err(D::Error::custom)
+        RawJson::parse_owned(text).map_err(D::Error::custom)
     }
 }
 
@@ -100,6 +100,82 @@ impl JsonSchema for RawJson {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         schemars::json_schema!({ "description": "Any JSON value, kept byte for byte." })
+    }
+}
+
+/// Checks that `text` is one JSON value no deeper than [`MAX_JSON_DEPTH`],
+/// without building it: every event read from the log checks its payloads
+/// again, so this is on every read path.
+fn check(text: &str) -> Result<(), String> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let depth = Depth
+        .deserialize(&mut deserializer)
+        .and_then(|depth| deserializer.end().map(|()| depth))
+        .map_err(|e| e.to_string())?;
+    if depth > MAX_JSON_DEPTH {
+        return Err(format!(
+            "is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// Parses any JSON value into how deep it nests, as [`json_depth`] counts.
+struct Depth;
+
+impl<'de> DeserializeSeed<'de> for Depth {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Depth {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<usize, E> {
+        Ok(1)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<usize, E> {
+        Ok(1)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<usize, E> {
+        Ok(1)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<usize, E> {
+        Ok(1)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<usize, E> {
+        Ok(1)
+    }
+
+    fn visit_unit<E>(self) -> Result<usize, E> {
+        Ok(1)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<usize, A::Error> {
+        let mut deepest = 0;
+        while let Some(depth) = items.next_element_seed(Depth)? {
+            deepest = deepest.max(depth);
+        }
+        Ok(1 + deepest)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<usize, A::Error> {
+        let mut deepest = 0;
+        while entries.next_key::<IgnoredAny>()?.is_some() {
+            deepest = deepest.max(entries.next_value_seed(Depth)?);
+        }
+        Ok(1 + deepest)
     }
 }
 
@@ -189,5 +265,49 @@ mod tests {
         let err = RawJson::parse(&deep).unwrap_err();
         assert!(err.contains("40 levels"), "{err}");
         assert!(RawJson::parse("{").is_err());
+    }
+
+    /// The streaming check accepts exactly what parses to a `Value` no
+    /// deeper than the limit, with the same depth and the same parse errors.
+    #[test]
+    fn the_depth_check_agrees_with_building_the_value() {
+        let mut documents: Vec<String> = [
+            "1",
+            "-2.5e3",
+            "\"a\\\"b\"",
+            "null",
+            "true",
+            "[]",
+            "{}",
+            "[[],[[]],{}]",
+            r#"{"a":{"b":[1,{"c":null}]},"d":[]}"#,
+            r#"{"a":1,"a":2}"#,
+            " [1, 2] ",
+            "[1,]",
+            "{\"a\" 1}",
+            "1 2",
+            "",
+            "nul",
+            "[1",
+            "\"\\u00e9\"",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for depth in [31, 32, 33, 127, 128, 129, 200] {
+            documents.push(format!("{}1{}", "[".repeat(depth), "]".repeat(depth)));
+            documents.push(format!("{}1{}", "{\"k\":".repeat(depth), "}".repeat(depth)));
+        }
+        for text in &documents {
+            let reference = serde_json::from_str::<Value>(text)
+                .map_err(|e| e.to_string())
+                .and_then(|value| match json_depth(&value) {
+                    depth if depth > MAX_JSON_DEPTH => Err(format!(
+                        "is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed"
+                    )),
+                    _ => Ok(()),
+                });
+            assert_eq!(check(text), reference, "{text}");
+        }
     }
 }
