@@ -8,10 +8,12 @@
 //! anything at or below the checkpoint is skipped. A crash between any two
 //! steps therefore neither skips nor double-applies an event.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
-use futures::StreamExt;
+use futures::future::{Fuse, FusedFuture as _};
+use futures::{FutureExt as _, StreamExt};
 use signoff_eventstore::{Commit, StoredCommit, StreamSettings};
 use tracing::{debug, info, info_span, warn, Instrument};
 
@@ -68,23 +70,29 @@ impl Projector {
     }
 
     /// Runs until `shutdown` resolves; on a consumer error it recreates the
-    /// consumer from the checkpoint and goes on.
+    /// consumer from the checkpoint and goes on. On shutdown a batch being
+    /// written is finished, flushed and acknowledged before this returns, so
+    /// the database can be reopened at once (sled locks it while open).
     pub async fn run(
         &self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), ProjectorError> {
+        let shutdown = shutdown.fuse();
         tokio::pin!(shutdown);
         loop {
+            let result = self.run_consumer(shutdown.as_mut()).await;
+            let pause = match result {
+                Err(ProjectorError::Projection(e)) => return Err(e.into()),
+                _ if shutdown.is_terminated() => return Ok(()),
+                Err(e) => {
+                    warn!(error = %e, "consumer failed; recreating it from the checkpoint");
+                    Duration::from_millis(500)
+                }
+                Ok(()) => Duration::from_millis(100),
+            };
             tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                result = self.run_consumer() => match result {
-                    Err(ProjectorError::Projection(e)) => return Err(e.into()),
-                    Err(e) => {
-                        warn!(error = %e, "consumer failed; recreating it from the checkpoint");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                    Ok(()) => tokio::time::sleep(Duration::from_millis(100)).await,
-                },
+                _ = shutdown.as_mut() => return Ok(()),
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     }
@@ -115,23 +123,33 @@ impl Projector {
             .map_err(js_error)
     }
 
-    async fn run_consumer(&self) -> Result<(), ProjectorError> {
+    /// One consumer from the checkpoint until it fails, ends or `shutdown`
+    /// resolves (then with `Ok` once the batch in hand is written).
+    async fn run_consumer<F: std::future::Future<Output = ()>>(
+        &self,
+        mut shutdown: Pin<&mut Fuse<F>>,
+    ) -> Result<(), ProjectorError> {
         let checkpoint = self.db.checkpoint()?;
         info!(checkpoint, consumer = %self.consumer_name, "projector resuming after the checkpoint");
-        let consumer = self.consumer(checkpoint + 1).await?;
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(self.batch_size)
-            .heartbeat(Duration::from_secs(5))
-            .messages()
-            .await
-            .map_err(js_error)?;
+        let messages = tokio::select! {
+            _ = shutdown.as_mut() => return Ok(()),
+            messages = async {
+                self.consumer(checkpoint + 1)
+                    .await?
+                    .stream()
+                    .max_messages_per_batch(self.batch_size)
+                    .heartbeat(Duration::from_secs(5))
+                    .messages()
+                    .await
+                    .map_err(js_error)
+            } => messages?,
+        };
         // The reader receives and decodes the next batch while this task
         // folds and writes the previous one: one batch in the channel, one
         // being applied.
         let (batches, mut incoming) = tokio::sync::mpsc::channel(1);
         let reader = tokio::spawn(read_batches(messages, checkpoint, self.batch_size, batches));
-        let result = self.fold_and_write(&mut incoming).await;
+        let result = self.fold_and_write(&mut incoming, shutdown).await;
         reader.abort();
         result
     }
@@ -139,9 +157,10 @@ impl Projector {
     /// Three stages at once: the reader decodes batch N + 2, this task folds
     /// batch N + 1 (on a blocking thread), and batch N is being written and
     /// flushed. A batch's messages are acknowledged once it is flushed.
-    async fn fold_and_write(
+    async fn fold_and_write<F: std::future::Future<Output = ()>>(
         &self,
         incoming: &mut tokio::sync::mpsc::Receiver<Result<Batch, ProjectorError>>,
+        shutdown: Pin<&mut Fuse<F>>,
     ) -> Result<(), ProjectorError> {
         let mut folder = Some(Folder::new(self.db.clone())?);
         let mut writing: Option<(
@@ -149,10 +168,10 @@ impl Projector {
             jetstream::Message,
         )> = None;
         let result = self
-            .fold_and_write_loop(incoming, &mut folder, &mut writing)
+            .fold_and_write_loop(incoming, shutdown, &mut folder, &mut writing)
             .await;
         // Never leave a write behind: the next consumer starts from the
-        // checkpoint it sets.
+        // checkpoint it sets, and the database stays open until it ends.
         if let Some((write, last)) = writing.take() {
             let written = acknowledge(write.await, last).await;
             result?;
@@ -161,9 +180,10 @@ impl Projector {
         result
     }
 
-    async fn fold_and_write_loop(
+    async fn fold_and_write_loop<F: std::future::Future<Output = ()>>(
         &self,
         incoming: &mut tokio::sync::mpsc::Receiver<Result<Batch, ProjectorError>>,
+        mut shutdown: Pin<&mut Fuse<F>>,
         folder: &mut Option<Folder>,
         writing: &mut Option<(
             tokio::task::JoinHandle<Result<u64, ProjectionError>>,
@@ -178,6 +198,8 @@ impl Projector {
                     acknowledge(written, last).await?;
                     continue;
                 }
+                // Stop taking batches; the one being written is finished above.
+                _ = shutdown.as_mut() => break,
                 batch = incoming.recv() => batch,
             };
             let Some(batch) = batch else { break };

@@ -453,3 +453,61 @@ async fn a_projector_killed_mid_stream_ends_identical_to_a_clean_rebuild() {
         "killed-and-restarted projection equals a clean rebuild"
     );
 }
+
+/// Stopping the read side while a batch is being written finishes, flushes
+/// and acknowledges that batch before `shutdown` returns: the same process
+/// can reopen the database at once (sled locks an open database), and the
+/// projector resumed after any number of such stops ends where one that was
+/// never stopped would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_side_stopped_mid_batch_can_be_reopened_at_once() {
+    let env = TestEnv::start().await;
+    let alice = signoff_api::client::CommandClient::new(
+        async_nats::connect(env.nats.url()).await.unwrap(),
+        env.token("alice"),
+    );
+    let lanes = (0..8).map(|_| {
+        let alice = alice.clone();
+        async move {
+            for _ in 0..150 {
+                let submit = json!({"commandId": uuid::Uuid::new_v4(), "requestId": uuid::Uuid::new_v4(), "spec": {"title": "Deploy", "approvers": ["manager-team"]}});
+                accepted(alice.send("submit", &submit).await.unwrap());
+            }
+        }
+    });
+    futures::future::join_all(lanes).await;
+    let last = env.last_sequence().await;
+    assert_eq!(last, 1200);
+
+    let path = env.temp_path("stopped");
+    let mut stopped_mid_stream = 0;
+    for delay_ms in [0u64, 5, 15, 30, 60, 100, 150, 250] {
+        let read_side = env.start_read_side_at(&path).await;
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        read_side.shutdown().await;
+        let db =
+            ProjectionDb::open(&path).expect("the database reopens as soon as shutdown returns");
+        let checkpoint = db.checkpoint().unwrap();
+        if checkpoint > 0 && checkpoint < last {
+            stopped_mid_stream += 1;
+        }
+    }
+    assert!(
+        stopped_mid_stream > 0,
+        "some stop came while the projector was catching up"
+    );
+
+    let resumed = env.start_read_side_at(&path).await;
+    assert!(resumed.db.wait_for(last, WAIT).await.unwrap());
+    let stopped_and_resumed = resumed.db.dump().unwrap();
+    resumed.shutdown().await;
+    let clean = ProjectionDb::open(&env.temp_path("clean")).unwrap();
+    let client = async_nats::connect(env.nats.url()).await.unwrap();
+    signoff_projections::rebuild(client, &env.config().stream.settings(), &clean, 1000)
+        .await
+        .unwrap();
+    assert!(
+        stopped_and_resumed == clean.dump().unwrap(),
+        "stopped-and-resumed projection equals a clean rebuild"
+    );
+}
