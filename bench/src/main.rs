@@ -629,17 +629,21 @@ async fn load_phase(
     eprintln!("== load cost");
     let small_log = Server::start(dir, "small", false).await?;
     world::fill_pending(&small_log.store, plan.small_background, 256).await?;
-    let mut loads = Vec::new();
+    let mut stores = Vec::new();
     for server in [&small_log, big_log] {
         let short = world::write_long_request(&server.store, 10).await?;
         let long = world::write_long_request(&server.store, plan.long_history).await?;
         let fresh =
             signoff_eventstore::EventStore::open(server.client.clone(), server.settings().clone())
                 .await?;
-        let s = readpath::load_cost(&fresh, short, plan.load_reps).await?;
-        let l = readpath::load_cost(&fresh, long, plan.load_reps).await?;
-        loads.push((s, l));
+        stores.push((fresh, short, long));
     }
+    let requests: Vec<_> = stores
+        .iter()
+        .flat_map(|(store, short, long)| [(store, *short), (store, *long)])
+        .collect();
+    let costs = readpath::load_costs(&requests, plan.load_reps).await?;
+    let loads: Vec<_> = costs.chunks(2).map(|c| (c[0], c[1])).collect();
     for (short, long) in &loads {
         anyhow::ensure!(
             short.2 == 10 && long.2 == plan.long_history as u64,

@@ -119,37 +119,51 @@ pub async fn audit_verify(store: &EventStore, db: &ProjectionDb) -> anyhow::Resu
     Ok((summary.records, secs))
 }
 
-/// Median time of loading `request` with nothing cached (what a gateway
-/// that never saw it does), over `reps` loads; and with it cached.
-/// Returns (uncached, cached, events folded).
-pub async fn load_cost(
-    store: &EventStore,
-    request: RequestId,
+/// Median times of loading each request with nothing cached (what a gateway
+/// that never saw it does) and then cached, over `reps` rounds. Each round
+/// loads every request once, one after the other, so the drift of a shared
+/// machine lands on all of them alike and their ratios compare like with
+/// like. Returns (uncached, cached, events folded) per request.
+pub async fn load_costs(
+    requests: &[(&EventStore, RequestId)],
     reps: usize,
-) -> anyhow::Result<(Duration, Duration, u64)> {
-    let mut uncached = Vec::with_capacity(reps);
-    let mut events = 0;
+) -> anyhow::Result<Vec<(Duration, Duration, u64)>> {
+    let mut uncached = vec![Vec::with_capacity(reps); requests.len()];
+    let mut events = vec![0; requests.len()];
     for _ in 0..reps {
-        let started = Instant::now();
-        let mut loaded = Loaded::empty(request);
-        for stored in store.read_commits(request, 0).await? {
-            loaded.fold(stored.sequence, stored.commit);
+        for (i, (store, request)) in requests.iter().enumerate() {
+            let started = Instant::now();
+            let mut loaded = Loaded::empty(*request);
+            for stored in store.read_commits(*request, 0).await? {
+                loaded.fold(stored.sequence, stored.commit);
+            }
+            uncached[i].push(started.elapsed());
+            anyhow::ensure!(
+                loaded.aggregate.broken.is_none(),
+                "the request does not fold"
+            );
+            events[i] = loaded.aggregate.state.events_applied;
         }
-        uncached.push(started.elapsed());
-        anyhow::ensure!(
-            loaded.aggregate.broken.is_none(),
-            "the request does not fold"
-        );
-        events = loaded.aggregate.state.events_applied;
     }
-    store.load(request).await.context("warming the cache")?;
-    let mut cached = Vec::with_capacity(reps);
+    for (store, request) in requests {
+        store.load(*request).await.context("warming the cache")?;
+    }
+    let mut cached = vec![Vec::with_capacity(reps); requests.len()];
     for _ in 0..reps {
-        let started = Instant::now();
-        store.load(request).await?;
-        cached.push(started.elapsed());
+        for (i, (store, request)) in requests.iter().enumerate() {
+            let started = Instant::now();
+            store.load(*request).await?;
+            cached[i].push(started.elapsed());
+        }
     }
-    uncached.sort_unstable();
-    cached.sort_unstable();
-    Ok((uncached[reps / 2], cached[reps / 2], events))
+    let median = |mut times: Vec<Duration>| {
+        times.sort_unstable();
+        times[reps / 2]
+    };
+    Ok(uncached
+        .into_iter()
+        .zip(cached)
+        .zip(events)
+        .map(|((uncached, cached), events)| (median(uncached), median(cached), events))
+        .collect())
 }
