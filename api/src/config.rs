@@ -19,9 +19,30 @@ pub struct SignoffConfig {
     pub stream: StreamConfig,
     pub auth: AuthConfig,
     pub directory: StaticDirectory,
+    /// The command gateway's settings.
+    #[serde(default)]
+    pub gateway: GatewayConfig,
     /// HTTP endpoints that receive decisions (`signoff webhooks run`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<WebhookConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Requests a gateway keeps loaded, the least recently written evicted
+    /// first (a few KiB each). A command on a request not kept first reads
+    /// its history from the log (two direct gets for a short one), so size
+    /// this to the requests open at once.
+    pub cache_requests: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            cache_requests: signoff_eventstore::DEFAULT_CACHE_CAPACITY,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -77,6 +98,7 @@ impl std::fmt::Debug for SignoffConfig {
         f.debug_struct("SignoffConfig")
             .field("nats_url", &signoff_client::redacted_url(&self.nats_url))
             .field("stream", &self.stream)
+            .field("gateway", &self.gateway)
             .field("auth", &self.auth)
             .field("webhooks", &self.webhooks)
             .finish_non_exhaustive()
@@ -105,6 +127,13 @@ impl SignoffConfig {
                 field: "directory".into(),
                 problem,
             })?;
+        if config.gateway.cache_requests == 0 {
+            return Err(ConfigError::Invalid {
+                path: shown,
+                field: "gateway.cacheRequests".into(),
+                problem: "must be at least 1".into(),
+            });
+        }
         for (i, webhook) in config.webhooks.iter().enumerate() {
             webhook
                 .validate()
@@ -122,5 +151,69 @@ impl SignoffConfig {
             path,
             serde_json::to_string_pretty(self).expect("config serializes") + "\n",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(
+        dir: &Path,
+        change: impl FnOnce(&mut serde_json::Value),
+    ) -> Result<SignoffConfig, ConfigError> {
+        let mut value = serde_json::json!({
+            "natsUrl": "nats://127.0.0.1:4222",
+            "auth": crate::identity::dev_auth_config(),
+            "directory": crate::dev::demo_directory(),
+        });
+        change(&mut value);
+        let path = dir.join("signoff.json");
+        std::fs::write(&path, value.to_string()).unwrap();
+        SignoffConfig::load(&path)
+    }
+
+    #[test]
+    fn the_gateway_cache_defaults_and_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = load_with(dir.path(), |_| {}).unwrap();
+        assert_eq!(
+            config.gateway.cache_requests,
+            signoff_eventstore::DEFAULT_CACHE_CAPACITY
+        );
+        let config = load_with(dir.path(), |v| {
+            v["gateway"] = serde_json::json!({"cacheRequests": 50000})
+        })
+        .unwrap();
+        assert_eq!(config.gateway.cache_requests, 50_000);
+        for (gateway, field, problem) in [
+            (
+                serde_json::json!({"cacheRequests": 0}),
+                "gateway.cacheRequests",
+                "must be at least 1",
+            ),
+            (
+                serde_json::json!({"cacheRequests": -1}),
+                "gateway.cacheRequests",
+                "invalid value",
+            ),
+            (
+                serde_json::json!({"cacheSize": 5}),
+                "gateway.cacheSize",
+                "unknown field `cacheSize`",
+            ),
+        ] {
+            match load_with(dir.path(), |v| v["gateway"] = gateway.clone()) {
+                Err(ConfigError::Invalid {
+                    field: f,
+                    problem: p,
+                    ..
+                }) => {
+                    assert_eq!(f, field, "{gateway}");
+                    assert!(p.contains(problem), "{gateway}: {p}");
+                }
+                other => panic!("{gateway}: {other:?}"),
+            }
+        }
     }
 }

@@ -68,7 +68,11 @@ pub async fn start_gateway(
                 signoff_client::redacted_url(&config.nats_url)
             )
         })?;
-    let store = Arc::new(EventStore::open(client.clone(), config.stream.settings()).await?);
+    let store = Arc::new(
+        EventStore::open(client.clone(), config.stream.settings())
+            .await?
+            .with_cache_capacity(config.gateway.cache_requests),
+    );
     let gateway = Arc::new(Gateway::new(
         client,
         store,
@@ -121,6 +125,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         SignoffConfig {
             nats_url: nats.url(),
             stream: StreamConfig::default(),
+            gateway: Default::default(),
             auth: dev_auth_config(),
             directory: demo_directory(),
             webhooks: Vec::new(),

@@ -101,6 +101,11 @@ impl Gateway {
         }
     }
 
+    /// The store this gateway appends through (and its cache of loaded requests).
+    pub fn store(&self) -> &Arc<EventStore> {
+        &self.store
+    }
+
     /// Subscribes (the subscription is live when this returns) and serves in the background.
     pub async fn spawn(self: Arc<Self>) -> Result<GatewayHandle, async_nats::Error> {
         let subscription = self

@@ -86,8 +86,8 @@ impl StreamSettings {
     }
 }
 
-/// Requests kept by one [`EventStore`].
-const LOAD_CACHE_CAPACITY: usize = 10_000;
+/// Requests kept by one [`EventStore`] unless [`EventStore::with_cache_capacity`] says otherwise.
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
 /// The loaded requests an [`EventStore`] keeps, at most `capacity`; when
 /// full, the one written least recently goes (a request being worked on
@@ -240,8 +240,16 @@ impl EventStore {
             js,
             stream,
             settings,
-            cache: Mutex::new(LoadCache::new(LOAD_CACHE_CAPACITY)),
+            cache: Mutex::new(LoadCache::new(DEFAULT_CACHE_CAPACITY)),
         })
+    }
+
+    /// Keeps at most `capacity` loaded requests (at least one), the least
+    /// recently written evicted first; starts empty. A gateway sized to the
+    /// requests open at once decides every command on them without a read.
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache = Mutex::new(LoadCache::new(capacity));
+        self
     }
 
     pub fn settings(&self) -> &StreamSettings {

@@ -18,4 +18,6 @@ pub mod jetstream;
 pub use aggregate::{ApprovalAggregate, CommandError, Event, Services};
 pub use commit::{Commit, StoredCommit};
 pub use error::StoreError;
-pub use jetstream::{AppendOutcome, Appended, EventStore, Loaded, StreamSettings};
+pub use jetstream::{
+    AppendOutcome, Appended, EventStore, Loaded, StreamSettings, DEFAULT_CACHE_CAPACITY,
+};

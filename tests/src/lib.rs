@@ -121,6 +121,7 @@ impl TestEnv {
         SignoffConfig {
             nats_url: self.nats.url(),
             stream: StreamConfig::default(),
+            gateway: Default::default(),
             auth: self.auth.clone(),
             directory: self.directory.clone(),
             webhooks: Vec::new(),

@@ -412,3 +412,36 @@ async fn cqrs_framework_runs_on_the_jetstream_store() {
         ]
     );
 }
+
+/// `gateway.cacheRequests` bounds what a gateway keeps loaded: with room for
+/// two, a third request evicts the least recently written one, and a command
+/// on the evicted request is still decided right, from the log.
+#[tokio::test]
+async fn a_gateway_keeps_as_many_requests_as_its_config_says() {
+    let mut env = TestEnv::start_with_gateways(0).await;
+    let mut config = env.config();
+    config.gateway.cache_requests = 2;
+    env.gateways.push(
+        signoff_api::dev::start_gateway(&config, env.clock.clone())
+            .await
+            .unwrap(),
+    );
+    let store = env.gateways[0].gateway.store().clone();
+    let spec = r#"{"title":"Deploy","approvers":["security-team"]}"#;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(env.submit_ok("alice", spec, "{}").await.0);
+    }
+    assert!(
+        store.cached(ids[0]).is_none(),
+        "the least recently written went"
+    );
+    assert!(store.cached(ids[1]).is_some() && store.cached(ids[2]).is_some());
+
+    match env.approve("sam", ids[0]).await {
+        Reply::Accepted(a) => assert_eq!(a.state.status, Status::Approved),
+        Reply::Error(e) => panic!("{}: {}", e.code, e.message),
+    }
+    assert!(store.cached(ids[0]).is_some(), "written again, kept again");
+    assert!(store.cached(ids[1]).is_none());
+}
