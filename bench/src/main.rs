@@ -38,6 +38,10 @@ use drive::{closed_loop, open_loop, RunResult, Target};
 use signoff_api::clock::SystemClock;
 use world::Server;
 
+/// Most requests an open-loop half-load run submits (and keeps open until
+/// its approvals): at half of the maximum rate for `half_load_secs`.
+const HALF_LOAD_MAX_REQUESTS: usize = 20_000;
+
 /// Sizes of one run.
 struct Plan {
     quick: bool,
@@ -317,9 +321,21 @@ async fn command_phase(
     // --- servers, gateways, peer ---------------------------------------
     let always = Server::start(dir, "always", true).await?;
     let default = Server::start(dir, "default", false).await?;
+    // Each gateway keeps every request a run holds open at once, as
+    // docs/operations.md says to size it: a half-load run opens up to
+    // HALF_LOAD_MAX_REQUESTS requests before approving them in shuffled
+    // order, and with the default 10,000 half its approvals read their
+    // history from the log.
+    let open = plan.big_requests.max(HALF_LOAD_MAX_REQUESTS);
+    let gateway_config = |server: &Server| {
+        let mut config = server.config();
+        config.gateway.cache_requests = open;
+        config
+    };
+    eprintln!("gateways keep {open} requests loaded (gateway.cacheRequests)");
     let gateways = [
-        signoff_api::dev::start_gateway(&always.config(), Arc::new(SystemClock)).await?,
-        signoff_api::dev::start_gateway(&default.config(), Arc::new(SystemClock)).await?,
+        signoff_api::dev::start_gateway(&gateway_config(&always), Arc::new(SystemClock)).await?,
+        signoff_api::dev::start_gateway(&gateway_config(&default), Arc::new(SystemClock)).await?,
     ];
     let raw_always = Arc::new(targets::RawLog::new(always.client.clone()).await?);
     let raw_default = Arc::new(targets::RawLog::new(default.client.clone()).await?);
@@ -475,7 +491,8 @@ async fn command_phase(
     eprintln!("== latency at half load (open loop)");
     let half = |max: f64| {
         let rate = max / 2.0;
-        let requests = ((rate * plan.half_load_secs / 2.0) as usize).clamp(100, 20_000);
+        let requests =
+            ((rate * plan.half_load_secs / 2.0) as usize).clamp(100, HALF_LOAD_MAX_REQUESTS);
         (rate, requests)
     };
     // The maximum is the larger run's closed-loop rate (the sweep's short
