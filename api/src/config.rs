@@ -22,6 +22,9 @@ pub struct SignoffConfig {
     /// The command gateway's settings.
     #[serde(default)]
     pub gateway: GatewayConfig,
+    /// The projector's (and `signoff rebuild`'s) database settings.
+    #[serde(default)]
+    pub projection: ProjectionConfig,
     /// HTTP endpoints that receive decisions (`signoff webhooks run`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<WebhookConfig>,
@@ -41,6 +44,25 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             cache_requests: signoff_eventstore::DEFAULT_CACHE_CAPACITY,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectionConfig {
+    /// MiB of sled's page cache for the projection database (default 64).
+    /// The projector's memory grows with it; a catch-up over a database
+    /// larger than the cache re-reads evicted pages from disk, so a rebuild
+    /// of a large log runs faster with more (see docs/operations.md).
+    #[serde(rename = "cacheMiB")]
+    pub cache_mib: u64,
+}
+
+impl Default for ProjectionConfig {
+    fn default() -> Self {
+        Self {
+            cache_mib: signoff_projections::DEFAULT_CACHE_MIB,
         }
     }
 }
@@ -99,6 +121,7 @@ impl std::fmt::Debug for SignoffConfig {
             .field("nats_url", &signoff_client::redacted_url(&self.nats_url))
             .field("stream", &self.stream)
             .field("gateway", &self.gateway)
+            .field("projection", &self.projection)
             .field("auth", &self.auth)
             .field("webhooks", &self.webhooks)
             .finish_non_exhaustive()
@@ -131,6 +154,13 @@ impl SignoffConfig {
             return Err(ConfigError::Invalid {
                 path: shown,
                 field: "gateway.cacheRequests".into(),
+                problem: "must be at least 1".into(),
+            });
+        }
+        if config.projection.cache_mib == 0 {
+            return Err(ConfigError::Invalid {
+                path: shown,
+                field: "projection.cacheMiB".into(),
                 problem: "must be at least 1".into(),
             });
         }
@@ -203,17 +233,62 @@ mod tests {
                 "unknown field `cacheSize`",
             ),
         ] {
-            match load_with(dir.path(), |v| v["gateway"] = gateway.clone()) {
-                Err(ConfigError::Invalid {
-                    field: f,
-                    problem: p,
-                    ..
-                }) => {
-                    assert_eq!(f, field, "{gateway}");
-                    assert!(p.contains(problem), "{gateway}: {p}");
-                }
-                other => panic!("{gateway}: {other:?}"),
+            assert_refused(dir.path(), "gateway", gateway, field, problem);
+        }
+    }
+
+    #[test]
+    fn the_projection_cache_defaults_and_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = load_with(dir.path(), |_| {}).unwrap();
+        assert_eq!(
+            config.projection.cache_mib,
+            signoff_projections::DEFAULT_CACHE_MIB
+        );
+        let config = load_with(dir.path(), |v| {
+            v["projection"] = serde_json::json!({"cacheMiB": 1024})
+        })
+        .unwrap();
+        assert_eq!(config.projection.cache_mib, 1024);
+        for (projection, field, problem) in [
+            (
+                serde_json::json!({"cacheMiB": 0}),
+                "projection.cacheMiB",
+                "must be at least 1",
+            ),
+            (
+                serde_json::json!({"cacheMiB": "1 GiB"}),
+                "projection.cacheMiB",
+                "invalid type",
+            ),
+            (
+                serde_json::json!({"cacheMib": 512}),
+                "projection.cacheMib",
+                "unknown field `cacheMib`",
+            ),
+        ] {
+            assert_refused(dir.path(), "projection", projection, field, problem);
+        }
+    }
+
+    /// A config whose `section` is `value` is refused, naming `field` and `problem`.
+    fn assert_refused(
+        dir: &Path,
+        section: &str,
+        value: serde_json::Value,
+        field: &str,
+        problem: &str,
+    ) {
+        match load_with(dir, |v| v[section] = value.clone()) {
+            Err(ConfigError::Invalid {
+                field: f,
+                problem: p,
+                ..
+            }) => {
+                assert_eq!(f, field, "{value}");
+                assert!(p.contains(problem), "{value}: {p}");
             }
+            other => panic!("{value}: {other:?}"),
         }
     }
 }

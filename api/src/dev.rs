@@ -126,6 +126,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
             nats_url: nats.url(),
             stream: StreamConfig::default(),
             gateway: Default::default(),
+            projection: Default::default(),
             auth: dev_auth_config(),
             directory: demo_directory(),
             webhooks: Vec::new(),

@@ -245,7 +245,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Rebuild { config, db } => {
             let config = SignoffConfig::load(&config)?;
             let client = signoff_client::connect_nats(&config.nats_url).await?;
-            let projection = signoff_projections::ProjectionDb::open(&db)?;
+            let projection = signoff_projections::ProjectionDb::open_with_cache(
+                &db,
+                config.projection.cache_mib,
+            )?;
             let started = std::time::Instant::now();
             let checkpoint =
                 signoff_projections::rebuild(client, &config.stream.settings(), &projection, 1000)

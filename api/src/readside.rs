@@ -47,8 +47,8 @@ pub async fn start(
     db_path: &Path,
     http: SocketAddr,
 ) -> anyhow::Result<ReadSide> {
-    let db =
-        ProjectionDb::open(db_path).with_context(|| format!("opening {}", db_path.display()))?;
+    let db = ProjectionDb::open_with_cache(db_path, config.projection.cache_mib)
+        .with_context(|| format!("opening {}", db_path.display()))?;
     let client = signoff_client::connect_nats(&config.nats_url)
         .await
         .with_context(|| {

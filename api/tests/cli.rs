@@ -17,6 +17,7 @@ fn write_config(dir: &std::path::Path) -> (std::path::PathBuf, SignoffConfig) {
         nats_url: "nats://127.0.0.1:1".into(),
         stream: StreamConfig::default(),
         gateway: Default::default(),
+        projection: Default::default(),
         auth: dev_auth_config(),
         directory: signoff_api::dev::demo_directory(),
         webhooks: Vec::new(),

@@ -20,6 +20,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod costs;
 mod drive;
 mod memory;
 mod plot;
@@ -187,13 +188,18 @@ struct Args {
     phases: Vec<String>,
     /// Overrides the plan's number of requests in the big log.
     background: Option<usize>,
+    /// MiB of sled page cache for the catch-up (`projection.cacheMiB`).
+    projection_cache_mib: u64,
 }
 
 const PHASES: [&str; 4] = ["commands", "readpath", "load", "memory"];
+/// Phases run only when named: `costs` (per-commit CPU costs, no server).
+const EXTRA_PHASES: [&str; 1] = ["costs"];
 
 fn args() -> anyhow::Result<Args> {
     let mut quick = false;
     let mut background = None;
+    let mut projection_cache_mib = signoff_projections::DEFAULT_CACHE_MIB;
     let mut out = None;
     let mut phases: Vec<String> = PHASES.iter().map(|p| p.to_string()).collect();
     let mut args = std::env::args().skip(1);
@@ -208,6 +214,17 @@ fn args() -> anyhow::Result<Args> {
                         .context("--background N: a number of requests")?,
                 )
             }
+            "--projection-cache-mib" => {
+                projection_cache_mib = args
+                    .next()
+                    .context("--projection-cache-mib N")?
+                    .parse()
+                    .context("--projection-cache-mib N: MiB, at least 1")?;
+                anyhow::ensure!(
+                    projection_cache_mib > 0,
+                    "--projection-cache-mib N: MiB, at least 1"
+                );
+            }
             "--out" => out = Some(PathBuf::from(args.next().context("--out DIR")?)),
             "--only" => {
                 phases = args
@@ -216,16 +233,23 @@ fn args() -> anyhow::Result<Args> {
                     .split(',')
                     .map(str::to_owned)
                     .collect();
-                if let Some(p) = phases.iter().find(|p| !PHASES.contains(&p.as_str())) {
-                    anyhow::bail!("unknown phase {p}; phases: {}", PHASES.join(","));
+                if let Some(p) = phases
+                    .iter()
+                    .find(|p| !PHASES.contains(&p.as_str()) && !EXTRA_PHASES.contains(&p.as_str()))
+                {
+                    anyhow::bail!(
+                        "unknown phase {p}; phases: {},{}",
+                        PHASES.join(","),
+                        EXTRA_PHASES.join(",")
+                    );
                 }
             }
             "-h" | "--help" => {
-                println!("usage: signoff-bench [--quick] [--out DIR] [--only commands,readpath,load,memory] [--background N]");
+                println!("usage: signoff-bench [--quick] [--out DIR] [--only commands,readpath,load,memory,costs] [--background N] [--projection-cache-mib N]");
                 std::process::exit(0);
             }
             other => anyhow::bail!(
-                "unknown argument {other}; usage: signoff-bench [--quick] [--out DIR] [--only commands,readpath,load,memory] [--background N]"
+                "unknown argument {other}; usage: signoff-bench [--quick] [--out DIR] [--only commands,readpath,load,memory,costs] [--background N] [--projection-cache-mib N]"
             ),
         }
     }
@@ -242,6 +266,7 @@ fn args() -> anyhow::Result<Args> {
         out,
         phases,
         background,
+        projection_cache_mib,
     })
 }
 
@@ -569,11 +594,13 @@ async fn readpath_phase(
     big_log: &Server,
     commits: u64,
     events: u64,
+    cache_mib: u64,
     table: &mut Table,
 ) -> anyhow::Result<f64> {
     let rounds = READPATH_ROUNDS;
     let events_per_commit = events as f64 / commits as f64;
-    let (caught, catch_secs, db) = readpath::catch_up(big_log, &dir.join("catchup")).await?;
+    let (caught, catch_secs, db) =
+        readpath::catch_up(big_log, &dir.join("catchup"), cache_mib).await?;
     let catch_rate = caught as f64 / catch_secs;
     // The raw read swings by half from one read to the next here (105,000
     // to 170,000 messages/s over full runs), so the raw read, replay and
@@ -619,7 +646,7 @@ async fn readpath_phase(
         .ratio("baseline", 1.0);
     table.add(
         format!(
-            "projector catch-up: {events} events ({caught} commits) into sled with checkpoints"
+            "projector catch-up: {events} events ({caught} commits) into sled with checkpoints, {cache_mib} MiB page cache"
         ),
         events as f64 / catch_secs,
         "events/s",
@@ -829,6 +856,19 @@ async fn main() -> anyhow::Result<()> {
     );
     let dir = tempfile::Builder::new().prefix("signoff-bench").tempdir()?;
     let mut table = Table::default();
+    if args.phases.iter().any(|p| p == "costs") {
+        anyhow::ensure!(
+            args.phases.len() == 1,
+            "--only costs runs alone (it measures one thread with nothing else running)"
+        );
+        eprintln!("== CPU cost per step of a commit on the read path (fastest of 5 passes)");
+        for (what, ns) in costs::measure(if plan.quick { 2_000 } else { 20_000 })? {
+            table.add(what, ns, "ns");
+        }
+        println!();
+        println!("{}", table.render());
+        return Ok(());
+    }
 
     let sweeps = if args.phases.iter().any(|p| p == "commands") {
         command_phase(&plan, dir.path(), &mut table).await?
@@ -850,7 +890,17 @@ async fn main() -> anyhow::Result<()> {
     );
     let phase = |name: &str| args.phases.iter().any(|p| p == name);
     let raw_read_rate = if phase("readpath") {
-        Some(readpath_phase(dir.path(), &big_log, commits, events, &mut table).await?)
+        Some(
+            readpath_phase(
+                dir.path(),
+                &big_log,
+                commits,
+                events,
+                args.projection_cache_mib,
+                &mut table,
+            )
+            .await?,
+        )
     } else {
         None
     };

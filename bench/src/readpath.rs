@@ -57,14 +57,15 @@ pub async fn raw_read(server: &Server) -> anyhow::Result<(u64, f64)> {
 }
 
 /// The projector (durable consumer, batches of 1,000 commits, one sled batch
-/// with the checkpoint and a flush per batch) from an empty database to the
+/// with the checkpoint and a flush per batch, a `cache_mib` page cache) from an empty database to the
 /// end of the log. Returns (commits, seconds, database).
 pub async fn catch_up(
     server: &Server,
     db_path: &std::path::Path,
+    cache_mib: u64,
 ) -> anyhow::Result<(u64, f64, ProjectionDb)> {
     let last = server.last_sequence().await?;
-    let db = ProjectionDb::open(db_path)?;
+    let db = ProjectionDb::open_with_cache(db_path, cache_mib)?;
     let projector = std::sync::Arc::new(Projector::new(
         server.client.clone(),
         server.settings().clone(),

@@ -85,11 +85,24 @@ pub struct ProjectionDb {
     applied: watch::Sender<u64>,
 }
 
+/// sled's page cache of a projection database unless configured
+/// (`projection.cacheMiB`): bounds the projector's memory at some cost in
+/// catch-up speed (a rebuild of a large log re-reads evicted pages).
+pub const DEFAULT_CACHE_MIB: u64 = 64;
+
 impl ProjectionDb {
+    /// Opens (or creates) the database with the default page cache ([`DEFAULT_CACHE_MIB`]).
     pub fn open(path: &Path) -> Result<Self, ProjectionError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_MIB)
+    }
+
+    /// Opens (or creates) the database with a page cache of `cache_mib` MiB
+    /// (at least 1): more memory, faster catch-up once the database
+    /// outgrows the cache.
+    pub fn open_with_cache(path: &Path, cache_mib: u64) -> Result<Self, ProjectionError> {
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(64 * 1024 * 1024)
+            .cache_capacity(cache_mib.max(1) * 1024 * 1024)
             .open()?;
         let tree = db.open_tree("signoff")?;
         match tree.get(keys::FORMAT_KEY)? {

@@ -19,6 +19,9 @@ pub mod projector;
 pub mod view;
 
 pub use audit::{AuditRecord, ChainHead, GENESIS};
-pub use db::{Folded, Folder, ListFilter, Page, ProjectionDb, ProjectionError, StoredRequest};
+pub use db::{
+    Folded, Folder, ListFilter, Page, ProjectionDb, ProjectionError, StoredRequest,
+    DEFAULT_CACHE_MIB,
+};
 pub use projector::{rebuild, Projector, ProjectorError};
 pub use view::{InboxEntry, RequestRecord};

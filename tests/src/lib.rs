@@ -122,6 +122,7 @@ impl TestEnv {
             nats_url: self.nats.url(),
             stream: StreamConfig::default(),
             gateway: Default::default(),
+            projection: Default::default(),
             auth: self.auth.clone(),
             directory: self.directory.clone(),
             webhooks: Vec::new(),
