@@ -514,3 +514,70 @@ async fn a_read_side_stopped_mid_batch_can_be_reopened_at_once() {
     .await;
     resumed.shutdown().await;
 }
+
+/// A projector whose page cache (`projection.cacheMiB`, here 1 MiB) is a
+/// fraction of its database evicts pages and reads them back on every batch,
+/// approvals reaching back to requests submitted long before, and still ends
+/// byte-identical to a clean rebuild with the default cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_with_a_small_page_cache_projects_the_same_bytes() {
+    let env = TestEnv::start().await;
+    let client = async_nats::connect(env.nats.url()).await.unwrap();
+    let alice = signoff_api::client::CommandClient::new(client.clone(), env.token("alice"));
+    let maria = signoff_api::client::CommandClient::new(client, env.token("maria"));
+    let ids: Vec<uuid::Uuid> = (0..1200).map(|_| uuid::Uuid::new_v4()).collect();
+    let send = |action: &'static str, ids: Vec<uuid::Uuid>| {
+        let (alice, maria) = (alice.clone(), maria.clone());
+        async move {
+            for id in ids {
+                let reply = match action {
+                    "submit" => {
+                        alice
+                            .send("submit", &json!({"commandId": uuid::Uuid::new_v4(), "requestId": id, "spec": {"title": format!("Deploy {id}"), "approvers": ["manager-team"], "context": {"note": "x".repeat(400)}}}))
+                            .await
+                    }
+                    _ => {
+                        maria
+                            .send("approve", &json!({"commandId": uuid::Uuid::new_v4(), "requestId": id}))
+                            .await
+                    }
+                };
+                accepted(reply.unwrap());
+            }
+        }
+    };
+    // Every request submitted first, then approved oldest first: each
+    // approval folds a request whose page the small cache has long evicted.
+    futures::future::join_all(ids.chunks(150).map(|c| send("submit", c.to_vec()))).await;
+    futures::future::join_all(ids.chunks(150).map(|c| send("approve", c.to_vec()))).await;
+    assert_eq!(env.last_sequence().await, 2400);
+
+    let mut config = env.config();
+    config.projection.cache_mib = 1;
+    let path = env.temp_path("small-cache");
+    let read_side = signoff_api::readside::start(&config, &path, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("read side starts");
+    signoff_tests::faults::assert_views_equal_rebuild(
+        env.client.clone(),
+        &env.store,
+        &read_side.db,
+        &env.temp_path("clean"),
+    )
+    .await;
+    let approved = read_side
+        .db
+        .list(&ListFilter::Status(Status::Approved), None, 2000)
+        .unwrap();
+    assert_eq!(approved.items.len(), 1200, "every request approved");
+    let on_disk: u64 = std::fs::read_dir(&path)
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    assert!(
+        on_disk > 4 * 1024 * 1024,
+        "the database ({on_disk} bytes) outgrew the 1 MiB cache"
+    );
+    read_side.shutdown().await;
+}
