@@ -50,7 +50,7 @@ pub fn measure(iterations: usize) -> anyhow::Result<Vec<(String, f64)>> {
         .context("the sample submit commit has no audit record")?;
     let stored_json = serde_json::to_vec(&record)?;
     let at: DateTime<Utc> = submit.at;
-    let at_json = serde_json::to_string(&at)?;
+    let at_text: String = serde_json::from_str(&serde_json::to_string(&at)?)?;
     let mut costs = Vec::new();
     let mut add = |what: String, ns: f64| costs.push((what, ns));
     add(
@@ -107,9 +107,19 @@ pub fn measure(iterations: usize) -> anyhow::Result<Vec<(String, f64)>> {
         }),
     );
     add(
-        "read one timestamp from JSON".into(),
+        "read one timestamp, chrono's parser".into(),
         per_call(iterations, || {
-            black_box(serde_json::from_str::<DateTime<Utc>>(black_box(&at_json)).expect("parses"));
+            black_box(
+                black_box(at_text.as_str())
+                    .parse::<DateTime<chrono::FixedOffset>>()
+                    .expect("parses"),
+            );
+        }),
+    );
+    add(
+        "read one timestamp, signoff_engine::time::parse".into(),
+        per_call(iterations, || {
+            black_box(signoff_engine::time::parse(black_box(at_text.as_str())).expect("parses"));
         }),
     );
     Ok(costs)

@@ -63,6 +63,8 @@ impl ApprovalEvent {
 pub struct RequestSubmitted {
     pub request_id: RequestId,
     pub requester: Actor,
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub submitted_at: DateTime<Utc>,
     pub plan: Plan,
     /// The action's parameters, byte for byte.
@@ -86,6 +88,8 @@ pub struct Vote {
     /// Parameters hash the person decided on.
     pub params_hash: String,
     pub context_hash: Option<String>,
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
     /// The stage's tally once this vote is counted.
     pub tally: Tally,
@@ -114,12 +118,16 @@ pub struct Tally {
 #[serde(rename_all = "camelCase")]
 pub struct StageApproved {
     pub stage: u32,
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestApproved {
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
     pub basis: ApprovalBasis,
 }
@@ -132,18 +140,25 @@ pub enum ApprovalBasis {
     /// The resolved plan had no stage (a false condition without `elseConfig`).
     NotRequired,
     /// `expiresIn` elapsed and the spec said `onExpiry: approve`.
-    ExpiryRule { expires_at: DateTime<Utc> },
+    ExpiryRule {
+        #[serde(deserialize_with = "crate::time::deserialize")]
+        #[schemars(with = "DateTime<Utc>")]
+        expires_at: DateTime<Utc>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestRejected {
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
     pub stage: u32,
     /// The people whose rejections decided it, with their reasons (empty when the expiry rule did).
     pub rejections: Vec<Vote>,
     /// Set when `expiresIn` elapsed and the spec said `onExpiry: reject`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::time::deserialize_option")]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub expired_at: Option<DateTime<Utc>>,
 }
 
@@ -152,6 +167,8 @@ pub struct RequestRejected {
 pub struct RequestCancelled {
     pub by: Actor,
     pub reason: Option<String>,
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
 }
 
@@ -159,10 +176,14 @@ pub struct RequestCancelled {
 #[serde(rename_all = "camelCase")]
 pub struct RequestExpired {
     pub by: Actor,
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub expires_at: DateTime<Utc>,
     /// Set when the deadline was this stage's own `expiresIn`.
     #[serde(default)]
     pub stage: Option<u32>,
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
 }
 
@@ -173,7 +194,11 @@ pub struct RequestEscalated {
     pub level: u32,
     pub stage: u32,
     pub added: Vec<Principal>,
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub due_at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
 }
 
@@ -187,7 +212,11 @@ pub struct ReminderSent {
     pub stage: u32,
     /// Everyone who can act on the stage now (named and added by escalation).
     pub to: Vec<Principal>,
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub due_at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
 }
 
@@ -198,5 +227,7 @@ pub struct ExecutionRecorded {
     pub outcome: ExecutionOutcome,
     pub summary: Option<String>,
     pub params_hash: String,
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
 }

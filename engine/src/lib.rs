@@ -13,7 +13,7 @@
 //! - [`policy`]: spec + parameters + time + directory → [`Plan`].
 //! - [`decide`](mod@decide): command + state → events or [`DomainError`].
 //! - [`request`]: the state and its transition table ([`ApprovalRequest::apply`]).
-//! - [`event`], [`command`], [`error`], [`ids`], [`raw_json`], [`directory`].
+//! - [`event`], [`command`], [`error`], [`ids`], [`raw_json`], [`time`], [`directory`].
 
 pub mod calendar;
 pub mod command;
@@ -28,6 +28,7 @@ pub mod policy;
 pub mod raw_json;
 pub mod request;
 pub mod spec;
+pub mod time;
 
 pub use command::{Action, Actor, ApprovalCommand, Authentication, ExecutionOutcome, Role};
 pub use decide::decide;

@@ -89,6 +89,8 @@ pub struct EscalationLevel {
     /// 1 for the first level.
     pub level: u32,
     pub after_minutes: u32,
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub due_at: DateTime<Utc>,
     pub to: Vec<Principal>,
 }

@@ -26,6 +26,8 @@ pub struct Commit {
     /// `submit`, `approve`, ...
     pub action: String,
     pub actor: UserId,
+    #[serde(deserialize_with = "signoff_engine::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
     pub events: Vec<ApprovalEvent>,
 }
