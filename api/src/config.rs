@@ -150,17 +150,17 @@ impl SignoffConfig {
                 field: "directory".into(),
                 problem,
             })?;
-        if config.gateway.cache_requests == 0 {
+        let sizes = [
+            (
+                "gateway.cacheRequests",
+                config.gateway.cache_requests as u64,
+            ),
+            ("projection.cacheMiB", config.projection.cache_mib),
+        ];
+        if let Some((field, _)) = sizes.iter().find(|(_, size)| *size == 0) {
             return Err(ConfigError::Invalid {
                 path: shown,
-                field: "gateway.cacheRequests".into(),
-                problem: "must be at least 1".into(),
-            });
-        }
-        if config.projection.cache_mib == 0 {
-            return Err(ConfigError::Invalid {
-                path: shown,
-                field: "projection.cacheMiB".into(),
+                field: (*field).into(),
                 problem: "must be at least 1".into(),
             });
         }

@@ -57,8 +57,8 @@ pub async fn raw_read(server: &Server) -> anyhow::Result<(u64, f64)> {
 }
 
 /// The projector (durable consumer, batches of 1,000 commits, one sled batch
-/// with the checkpoint and a flush per batch, a `cache_mib` page cache) from an empty database to the
-/// end of the log. Returns (commits, seconds, database).
+/// with the checkpoint and a flush per batch, a `cache_mib` page cache) from
+/// an empty database to the end of the log. Returns (commits, seconds, database).
 pub async fn catch_up(
     server: &Server,
     db_path: &std::path::Path,
