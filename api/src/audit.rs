@@ -27,7 +27,9 @@ use sha2::{Digest as _, Sha256};
 use signoff_engine::raw_json::canonical_json;
 use signoff_engine::{ApprovalRequest, CommandId, RequestId, Status};
 use signoff_eventstore::{Commit, EventStore, StoredCommit};
-use signoff_projections::audit::records_for_commit;
+use signoff_projections::audit::{
+    records_for_commit, stored_records_for_commit, unchained_records_for_commit, StoredRecord,
+};
 use signoff_projections::{keys, AuditRecord, ChainHead, ProjectionDb, GENESIS};
 use uuid::Uuid;
 
@@ -227,17 +229,30 @@ const STALL: Duration = Duration::from_secs(30);
 
 /// Stream sequence of the last commit in the log (0: empty).
 pub async fn last_sequence(store: &EventStore) -> anyhow::Result<u64> {
+    Ok(stream_extent(store).await?.0)
+}
+
+/// The log's last sequence and how many subjects (requests) it holds: a
+/// whole-log pass sizes its per-request map with the second.
+async fn stream_extent(store: &EventStore) -> anyhow::Result<(u64, u64)> {
     let mut stream = store
         .jetstream()
         .get_stream(&store.settings().name)
         .await
         .context("looking up the event stream")?;
-    Ok(stream
+    let state = &stream
         .info()
         .await
         .context("reading the stream's info")?
-        .state
-        .last_sequence)
+        .state;
+    Ok((state.last_sequence, state.subjects_count))
+}
+
+/// Entries to reserve in a map of one entry per request, for a pass over
+/// `commits` commits of a log of `requests` requests: growing a map of a
+/// million entries by doubling moves every entry twenty times.
+fn per_request_capacity(requests: u64, commits: u64) -> usize {
+    usize::try_from(requests.min(commits)).unwrap_or(0)
 }
 
 /// Which commits to read.
@@ -273,7 +288,9 @@ async fn for_each_commit(
         return Ok(0);
     }
     let mut progress = Progress::new(up_to);
-    let commits = store.watch_all().await?;
+    // The reader only drains the consumer; commits are decoded here, next to
+    // the work on them, so the two tasks share the CPU more evenly.
+    let commits = store.watch_all_encoded().await?;
     let (chunks, mut incoming) = tokio::sync::mpsc::channel(8);
     let reader = tokio::spawn(async move {
         let mut commits = std::pin::pin!(commits.ready_chunks(512));
@@ -295,13 +312,13 @@ async fn for_each_commit(
             let Some(chunk) = next else {
                 bail!("the log ended after sequence {seen}, before {up_to}")
             };
-            for stored in chunk {
-                let stored = stored?;
-                if stored.sequence > up_to {
+            for encoded in chunk {
+                let encoded = encoded?;
+                if encoded.sequence > up_to {
                     break 'read;
                 }
-                seen = stored.sequence;
-                each(stored)?;
+                seen = encoded.sequence;
+                each(encoded.decode()?)?;
                 count += 1;
                 if seen >= up_to {
                     break 'read;
@@ -556,8 +573,9 @@ impl<W: Write> RowWriter<W> {
     }
 }
 
-/// What replay keeps of one request: where its audit chain stands, its
-/// state folded so far, and whether a row of it was written.
+/// What replay keeps of one request: where its audit chain stands (the next
+/// index and its plan; hashes are not computed), its state folded so far,
+/// and whether a row of it was written.
 #[derive(Default)]
 struct Replaying {
     chain: ChainHead,
@@ -575,20 +593,21 @@ pub async fn replay<W: Write>(
     format: ReplayFormat,
     out: W,
 ) -> anyhow::Result<ReplaySummary> {
-    let scope = match filter.request {
-        Some(id) => Scope::Request(id),
-        None => Scope::All {
-            up_to: last_sequence(store).await?,
-        },
+    let (scope, capacity) = match filter.request {
+        Some(id) => (Scope::Request(id), 1),
+        None => {
+            let (up_to, requests) = stream_extent(store).await?;
+            (Scope::All { up_to }, per_request_capacity(requests, up_to))
+        }
     };
     let mut rows = RowWriter::new(format, out)?;
-    let mut global = ChainHead::default();
-    // One entry per request, boxed (the map moves its values as it grows).
-    let mut requests: HashMap<RequestId, Box<Replaying>> = HashMap::new();
+    // One entry per request, boxed (an entry is moved when the map grows).
+    let mut requests: HashMap<RequestId, Box<Replaying>> = HashMap::with_capacity(capacity);
     let mut summary = ReplaySummary::default();
     let read = for_each_commit(store, scope, |stored| {
         let request = requests.entry(stored.commit.request_id).or_default();
-        let records = records_for_commit(&stored, &mut global, &mut request.chain);
+        // Rows carry no hashes: the chains are not computed.
+        let records = unchained_records_for_commit(&stored, &mut request.chain);
         let written = !records.is_empty();
         let admitted = filter.admits(&stored.commit);
         let (sequence, request_id) = (stored.sequence, stored.commit.request_id);
@@ -1088,6 +1107,14 @@ struct RequestExpectation {
 }
 
 impl ExpectedIndexes {
+    /// Room for `requests` requests.
+    pub fn with_capacity(requests: usize) -> Self {
+        Self {
+            requests: HashMap::with_capacity(requests),
+            ..Self::default()
+        }
+    }
+
     /// Counts a record the caller derived elsewhere (records must come in
     /// global chain order).
     pub fn push(&mut self, record: AuditRecord) {
@@ -1114,6 +1141,17 @@ impl ExpectedIndexes {
         let request = self.requests.entry(stored.commit.request_id).or_default();
         let records = records_for_commit(stored, &mut self.global, &mut request.head);
         request.indexes.extend(records.iter().map(|r| r.index));
+        self.records += records.len() as u64;
+        records
+    }
+
+    /// [`Self::records`] with the bytes the projector stores for each.
+    pub fn stored_records(&mut self, stored: &StoredCommit) -> Vec<StoredRecord> {
+        let request = self.requests.entry(stored.commit.request_id).or_default();
+        let records = stored_records_for_commit(stored, &mut self.global, &mut request.head);
+        request
+            .indexes
+            .extend(records.iter().map(|r| r.record.index));
         self.records += records.len() as u64;
         records
     }
@@ -1319,8 +1357,9 @@ pub async fn verify_projection(
 ) -> anyhow::Result<VerifySummary> {
     let checkpoint = db.checkpoint()?;
     // The trail's stored bytes, read off sled on a blocking thread: the
-    // projector wrote each record with the same serializer as `expected`
-    // below, so an intact record is byte for byte the derived one.
+    // projector stored each record as its canonical JSON
+    // (`AuditRecord::to_stored_json`), as `expected` below is, so an intact
+    // record is byte for byte the derived one.
     let (chunks, found) = std::sync::mpsc::sync_channel::<Option<Vec<sled::IVec>>>(8);
     let trail = db.clone();
     let reader = tokio::task::spawn_blocking(move || {
@@ -1347,23 +1386,30 @@ pub async fn verify_projection(
             let _ = chunks.send(Some(chunk));
         }
     });
+    let (_, requests) = stream_extent(store).await?;
+    let capacity = per_request_capacity(requests, checkpoint);
+    // The projection's own pointers, read at the same time on another
+    // blocking thread (a pass over every request's value), as digests.
+    let digest = PointerDigest::new();
+    let pointers = tokio::task::spawn_blocking({
+        let (db, digest) = (db.clone(), digest.clone());
+        move || StoredPointerDigests::read(&db, &digest, capacity)
+    });
     let mut trail = TrailCursor {
         found,
         chunk: Vec::new().into_iter(),
         unreadable: false,
     };
-    let mut indexes = ExpectedIndexes::default();
-    let mut derived = Vec::with_capacity(2048);
+    let mut indexes = ExpectedIndexes::with_capacity(capacity);
     let streamed = for_each_commit(store, Scope::All { up_to: checkpoint }, |stored| {
-        for expected in indexes.records(&stored) {
-            derived.clear();
-            serde_json::to_writer(&mut derived, &expected).expect("audit records serialize");
+        for expected in indexes.stored_records(&stored) {
             let intact = match trail.next() {
-                Some(found) if found.as_ref() == derived.as_slice() => true,
+                Some(found) if found.as_ref() == expected.json.as_slice() => true,
                 // Other bytes may still be the same record (a store that
-                // re-encoded it): decode and compare field by field.
+                // re-encoded it, or one written in another key order):
+                // decode and compare field by field.
                 Some(found) => serde_json::from_slice::<AuditRecord>(&found)
-                    .is_ok_and(|found| found == expected),
+                    .is_ok_and(|found| found == expected.record),
                 None => false,
             };
             if !intact {
@@ -1380,16 +1426,105 @@ pub async fn verify_projection(
     };
     drop(trail);
     reader.await.context("reading the trail")?;
+    let pointers = pointers
+        .await
+        .context("reading the projection's pointers")?;
     if departed {
         return Err(diagnose(store, db, checkpoint).await);
     }
+    let global_head = db.global_head().ok();
+    if pointers.agree_with(&indexes, &digest) && global_head.as_ref() == Some(&indexes.global) {
+        return Ok(summary_of(&indexes));
+    }
+    // Something differs (or did not read): the exact check reads the
+    // pointers again and names the first problem.
     check_db_indexes_against(db, &indexes)
         .map_err(|m| anyhow::Error::new(m).context("audit verification FAILED"))?;
-    Ok(VerifySummary {
+    bail!(
+        "audit verification FAILED: the projection's pointers changed while they were read (run verify again with the projector stopped)"
+    )
+}
+
+fn summary_of(indexes: &ExpectedIndexes) -> VerifySummary {
+    VerifySummary {
         records: indexes.records,
         head: indexes.global_head().hash.clone(),
         requests: indexes.requests.len() as u64,
-    })
+    }
+}
+
+/// A keyed 128-bit digest of one request's audit pointers (its chain head
+/// and the global indexes of its records), to compare the projection's with
+/// the log's without keeping both. The keys are drawn afresh for every
+/// verify, so a projection cannot be edited to collide with what the log
+/// implies; two different pointers collide by chance with probability 2^-128.
+#[derive(Clone)]
+struct PointerDigest(std::hash::RandomState, std::hash::RandomState);
+
+impl PointerDigest {
+    fn new() -> Self {
+        Self(std::hash::RandomState::new(), std::hash::RandomState::new())
+    }
+
+    fn of(&self, chain: &ChainHead, audit: &[u64]) -> (u64, u64) {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        fn feed(hasher: &mut impl Hasher, chain: &ChainHead, audit: &[u64]) -> u64 {
+            // Every field `ChainHead`'s equality compares, each self-delimiting.
+            let ChainHead {
+                next_index,
+                hash,
+                plan_version,
+                spec_hash,
+            } = chain;
+            next_index.hash(hasher);
+            hash.hash(hasher);
+            plan_version.hash(hasher);
+            spec_hash.hash(hasher);
+            audit.hash(hasher);
+            hasher.finish()
+        }
+        (
+            feed(&mut self.0.build_hasher(), chain, audit),
+            feed(&mut self.1.build_hasher(), chain, audit),
+        )
+    }
+}
+
+/// The digest of every request's stored pointers, or `None` when one did not
+/// read (the exact check names it).
+struct StoredPointerDigests(Option<HashMap<RequestId, (u64, u64)>>);
+
+impl StoredPointerDigests {
+    fn read(db: &ProjectionDb, digest: &PointerDigest, capacity: usize) -> Self {
+        let mut digests = HashMap::with_capacity(capacity);
+        for stored in db.stored_pointers() {
+            let Ok((id, chain, audit)) = stored else {
+                return Self(None);
+            };
+            digests.insert(id, digest.of(&chain, &audit));
+        }
+        Self(Some(digests))
+    }
+
+    /// What [`check_db_indexes_against`] checks of the per-request pointers:
+    /// every request of the log stored with its chain head and indexes, and
+    /// no other request holding any.
+    fn agree_with(&self, expected: &ExpectedIndexes, digest: &PointerDigest) -> bool {
+        let Some(stored) = &self.0 else {
+            return false;
+        };
+        let empty = digest.of(&ChainHead::default(), &[]);
+        let mut seen = 0;
+        for (id, found) in stored {
+            match expected.requests.get(id) {
+                Some(wanted) if digest.of(&wanted.head, &wanted.indexes) == *found => seen += 1,
+                Some(_) => return false,
+                None if *found == empty => {}
+                None => return false,
+            }
+        }
+        seen == expected.requests.len()
+    }
 }
 
 /// The trail and the log part ways (the streaming pass stopped there).
@@ -2012,6 +2147,56 @@ that applied must be exactly what `audit.jsonl` says.
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pointer_digest_sees_every_field_and_every_index() {
+        let digest = PointerDigest::new();
+        let chain = ChainHead {
+            next_index: 3,
+            hash: "sha256:aa".into(),
+            plan_version: Some(1),
+            spec_hash: Some("sha256:bb".into()),
+        };
+        let audit = [4, 9];
+        let base = digest.of(&chain, &audit);
+        assert_eq!(base, digest.of(&chain.clone(), &audit.clone()));
+        let changed = [
+            ChainHead {
+                next_index: 4,
+                ..chain.clone()
+            },
+            ChainHead {
+                hash: "sha256:ab".into(),
+                ..chain.clone()
+            },
+            ChainHead {
+                plan_version: None,
+                ..chain.clone()
+            },
+            ChainHead {
+                plan_version: Some(2),
+                ..chain.clone()
+            },
+            ChainHead {
+                spec_hash: None,
+                ..chain.clone()
+            },
+            // Moving bytes between fields changes it too.
+            ChainHead {
+                hash: "sha256:aasha256:bb".into(),
+                spec_hash: Some(String::new()),
+                ..chain.clone()
+            },
+        ];
+        for other in &changed {
+            assert_ne!(digest.of(other, &audit), base, "{other:?}");
+        }
+        for other in [&[4][..], &[4, 9, 10], &[9, 4], &[4, 8], &[]] {
+            assert_ne!(digest.of(&chain, other), base, "{other:?}");
+        }
+        // A verify of its own draws other keys.
+        assert_ne!(PointerDigest::new().of(&chain, &audit), base);
+    }
 
     #[test]
     fn replay_columns_are_the_row_fields_in_order() {

@@ -499,10 +499,27 @@ impl EventStore {
         self.watch_subject(self.settings.all_subjects()).await
     }
 
+    /// [`Self::watch_all`] without decoding: each commit as delivered, for
+    /// a reader that decodes on another task than the one draining the
+    /// consumer (decoding costs more than receiving).
+    pub async fn watch_all_encoded(
+        &self,
+    ) -> Result<impl Stream<Item = Result<EncodedCommit, StoreError>>, StoreError> {
+        self.watch_encoded(self.settings.all_subjects()).await
+    }
+
     async fn watch_subject(
         &self,
         filter_subject: String,
     ) -> Result<impl Stream<Item = Result<StoredCommit, StoreError>>, StoreError> {
+        let encoded = self.watch_encoded(filter_subject).await?;
+        Ok(encoded.map(|commit| commit.and_then(EncodedCommit::decode)))
+    }
+
+    async fn watch_encoded(
+        &self,
+        filter_subject: String,
+    ) -> Result<impl Stream<Item = Result<EncodedCommit, StoreError>>, StoreError> {
         let consumer = self
             .stream
             .create_consumer(jetstream::consumer::pull::OrderedConfig {
@@ -522,12 +539,32 @@ impl EventStore {
                 .info()
                 .map_err(|e| StoreError::Refused(e.to_string()))?;
             let sequence = info.stream_sequence;
-            Ok(StoredCommit {
+            let message = message.split().0;
+            Ok(EncodedCommit {
                 sequence,
-                subject: message.subject.to_string(),
-                commit: Commit::decode(sequence, &message.payload)?,
+                subject: message.subject,
+                payload: message.payload,
             })
         }))
+    }
+}
+
+/// A commit as the log delivered it, not yet decoded.
+#[derive(Clone, Debug)]
+pub struct EncodedCommit {
+    pub sequence: u64,
+    pub subject: async_nats::Subject,
+    pub payload: bytes::Bytes,
+}
+
+impl EncodedCommit {
+    /// Decodes the payload ([`Commit::decode`]).
+    pub fn decode(self) -> Result<StoredCommit, StoreError> {
+        Ok(StoredCommit {
+            sequence: self.sequence,
+            commit: Commit::decode(self.sequence, &self.payload)?,
+            subject: self.subject.to_string(),
+        })
     }
 }
 

@@ -19,5 +19,6 @@ pub use aggregate::{ApprovalAggregate, CommandError, Event, Services};
 pub use commit::{Commit, StoredCommit};
 pub use error::StoreError;
 pub use jetstream::{
-    AppendOutcome, Appended, EventStore, Loaded, StreamSettings, DEFAULT_CACHE_CAPACITY,
+    AppendOutcome, Appended, EncodedCommit, EventStore, Loaded, StreamSettings,
+    DEFAULT_CACHE_CAPACITY,
 };

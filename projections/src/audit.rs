@@ -98,9 +98,8 @@ impl AuditRecord {
     /// canonical JSON (keys sorted, compact).
     pub fn compute_hash(&self) -> String {
         let mut canonical = Vec::with_capacity(1024);
-        serde_json::to_writer(&mut canonical, &Canonical::of(self))
-            .expect("audit records serialize");
-        format!("sha256:{}", hex::encode(Sha256::digest(&canonical)))
+        self.write_canonical(&mut canonical);
+        hash_of(&canonical)
     }
 
     /// [`Self::compute_hash`] the slow, obviously right way: through a
@@ -112,14 +111,64 @@ impl AuditRecord {
         write_canonical(&value, &mut canonical);
         format!("sha256:{}", hex::encode(Sha256::digest(&canonical)))
     }
+
+    /// The record as the projector stores it: its canonical JSON with
+    /// `hash` included (keys sorted at every level, compact), so that the
+    /// stored bytes without `"hash":…` are exactly the bytes hashed. Decodes
+    /// to the same record as any other JSON of it.
+    pub fn to_stored_json(&self) -> Vec<u8> {
+        let mut canonical = Vec::with_capacity(1024);
+        let split = self.write_canonical(&mut canonical);
+        with_hash(&canonical, split, &self.hash)
+    }
+
+    /// Writes the canonical JSON of every field but `hash` into `out` and
+    /// returns where `hash` sorts in: the offset of the `,` before `"index"`
+    /// (`hash` sorts between `format` and `index`).
+    fn write_canonical(&self, out: &mut Vec<u8>) -> usize {
+        let (head, tail) = Canonical::of(self);
+        let start = out.len();
+        serde_json::to_writer(&mut *out, &head).expect("audit records serialize");
+        // `{…"format":N}` then `{"index":…}`: one object, split at `hash`.
+        out.pop();
+        let split = out.len();
+        serde_json::to_writer(&mut *out, &tail).expect("audit records serialize");
+        debug_assert_eq!(out[split], b'{');
+        out[split] = b',';
+        debug_assert!(out[start..].starts_with(b"{\"action\":"));
+        split
+    }
+}
+
+/// `sha256:<hex>` of `bytes`.
+fn hash_of(bytes: &[u8]) -> String {
+    let mut text = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(bytes), &mut text).expect("64 hex digits");
+    let mut hash = String::with_capacity(7 + 64);
+    hash.push_str("sha256:");
+    hash.push_str(std::str::from_utf8(&text).expect("hex is ASCII"));
+    hash
+}
+
+/// `canonical` (from [`AuditRecord::write_canonical`], split at `split`)
+/// with `"hash":"<hash>"` in its sorted place.
+fn with_hash(canonical: &[u8], split: usize, hash: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(canonical.len() + hash.len() + 10);
+    out.extend_from_slice(&canonical[..split]);
+    out.extend_from_slice(b",\"hash\":");
+    serde_json::to_writer(&mut out, hash).expect("writing to a Vec");
+    out.extend_from_slice(&canonical[split..]);
+    out
 }
 
 /// An [`AuditRecord`] without `hash`, its fields declared in the sorted order
 /// of their JSON names, so that serializing it writes the canonical JSON
-/// directly: no `Value`, no sorting, one buffer. The projector hashes one
-/// record per event and verify hashes every record again, so this is on both
-/// hot paths. `compute_hash_via_value` is the reference (tests compare them
-/// over every event kind and every optional field).
+/// directly: no `Value`, no sorting, one buffer. It comes in two halves, the
+/// fields that sort before `hash` and those after, so that the stored JSON
+/// (with `hash`) is the hashed bytes with `hash` spliced in. The projector
+/// hashes one record per event and verify hashes every record again, so this
+/// is on both hot paths. `compute_hash_via_value` is the reference (tests
+/// compare them over every event kind and every optional field).
 #[derive(Serialize)]
 struct Canonical<'a> {
     #[serde(rename = "action")]
@@ -140,6 +189,11 @@ struct Canonical<'a> {
     event_in_commit: u32,
     #[serde(rename = "format")]
     format: u32,
+}
+
+/// The fields of an [`AuditRecord`] that sort after `hash`, in that order.
+#[derive(Serialize)]
+struct CanonicalTail<'a> {
     #[serde(rename = "index")]
     index: u64,
     #[serde(rename = "note")]
@@ -200,7 +254,7 @@ struct CanonicalTally {
 }
 
 impl<'a> Canonical<'a> {
-    fn of(r: &'a AuditRecord) -> Self {
+    fn of(r: &'a AuditRecord) -> (Self, CanonicalTail<'a>) {
         // Destructured, so a field added to `AuditRecord` fails to compile here.
         let AuditRecord {
             format,
@@ -229,7 +283,7 @@ impl<'a> Canonical<'a> {
             request_prev_hash,
             hash: _,
         } = r;
-        Self {
+        let head = Self {
             action,
             actor,
             at,
@@ -252,6 +306,8 @@ impl<'a> Canonical<'a> {
             event,
             event_in_commit: *event_in_commit,
             format: *format,
+        };
+        let tail = CanonicalTail {
             index: *index,
             note: note.as_deref(),
             outcome: *outcome,
@@ -280,7 +336,8 @@ impl<'a> Canonical<'a> {
                 }
             }),
             team: team.as_deref(),
-        }
+        };
+        (head, tail)
     }
 }
 
@@ -324,52 +381,133 @@ pub fn records_for_commit(
     global: &mut ChainHead,
     request: &mut ChainHead,
 ) -> Vec<AuditRecord> {
+    chained_records(stored, global, request, |record, _, _| record)
+}
+
+/// A derived record with the bytes the projector stores for it
+/// ([`AuditRecord::to_stored_json`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRecord {
+    pub record: AuditRecord,
+    pub json: Vec<u8>,
+}
+
+/// [`records_for_commit`] with each record's stored bytes, from the same
+/// serialization that hashed it: what the projector writes and what verify
+/// compares the trail with.
+pub fn stored_records_for_commit(
+    stored: &StoredCommit,
+    global: &mut ChainHead,
+    request: &mut ChainHead,
+) -> Vec<StoredRecord> {
+    chained_records(stored, global, request, |record, canonical, split| {
+        let json = with_hash(canonical, split, &record.hash);
+        StoredRecord { record, json }
+    })
+}
+
+/// The records of one commit without their chains, for what shows only the
+/// facts of each event (replay): `index` is 0 and the three hashes are
+/// empty; `request` advances (`next_index`, the plan's version and spec
+/// hash) but its `hash` is left alone. Every other field is the chained
+/// record's, at a fraction of the cost (no serialization, no SHA-256).
+pub fn unchained_records_for_commit(
+    stored: &StoredCommit,
+    request: &mut ChainHead,
+) -> Vec<AuditRecord> {
     let commit = &stored.commit;
     commit
         .events
         .iter()
         .enumerate()
         .map(|(i, event)| {
-            let facts = facts_of(event);
-            if let ApprovalEvent::RequestSubmitted(s) = event {
-                request.plan_version = Some(s.plan.plan_version);
-                request.spec_hash = Some(s.plan.spec_hash.clone());
-            }
-            let mut record = AuditRecord {
-                format: AUDIT_FORMAT,
-                index: global.next_index,
-                request_index: request.next_index,
-                sequence: stored.sequence,
-                event_in_commit: i as u32,
-                request_id: commit.request_id,
-                command_id: commit.command_id,
-                event: event.name().to_owned(),
-                action: commit.action.clone(),
-                actor: commit.actor.to_string(),
-                authentication: facts.authentication,
-                at: commit.at,
-                outcome: facts.outcome,
-                stage: facts.stage,
-                team: facts.team,
-                escalation_level: facts.escalation_level,
-                note: facts.note,
-                params_hash: facts.params_hash,
-                plan_version: request.plan_version,
-                spec_hash: request.spec_hash.clone(),
-                tally: facts.tally,
-                rule: facts.rule,
-                prev_hash: global.hash.clone(),
-                request_prev_hash: request.hash.clone(),
-                hash: String::new(),
-            };
-            record.hash = record.compute_hash();
-            global.next_index += 1;
-            global.hash = record.hash.clone();
+            let record = bare_record(stored, i, event, 0, request, String::new(), String::new());
             request.next_index += 1;
-            request.hash = record.hash.clone();
             record
         })
         .collect()
+}
+
+/// Derives, hashes and chains each record of `stored`, handing `keep` the
+/// record with its canonical bytes and where `hash` sorts into them.
+fn chained_records<T>(
+    stored: &StoredCommit,
+    global: &mut ChainHead,
+    request: &mut ChainHead,
+    mut keep: impl FnMut(AuditRecord, &[u8], usize) -> T,
+) -> Vec<T> {
+    let mut canonical = Vec::with_capacity(1024);
+    stored
+        .commit
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let mut record = bare_record(
+                stored,
+                i,
+                event,
+                global.next_index,
+                request,
+                global.hash.clone(),
+                request.hash.clone(),
+            );
+            canonical.clear();
+            let split = record.write_canonical(&mut canonical);
+            record.hash = hash_of(&canonical);
+            global.next_index += 1;
+            global.hash.clone_from(&record.hash);
+            request.next_index += 1;
+            request.hash.clone_from(&record.hash);
+            keep(record, &canonical, split)
+        })
+        .collect()
+}
+
+/// The record of event `i` of `stored` without its `hash`, at `index` in the
+/// global chain and next in `request`'s (whose plan it notes on submission).
+fn bare_record(
+    stored: &StoredCommit,
+    i: usize,
+    event: &ApprovalEvent,
+    index: u64,
+    request: &mut ChainHead,
+    prev_hash: String,
+    request_prev_hash: String,
+) -> AuditRecord {
+    let commit = &stored.commit;
+    let facts = facts_of(event);
+    if let ApprovalEvent::RequestSubmitted(s) = event {
+        request.plan_version = Some(s.plan.plan_version);
+        request.spec_hash = Some(s.plan.spec_hash.clone());
+    }
+    AuditRecord {
+        format: AUDIT_FORMAT,
+        index,
+        request_index: request.next_index,
+        sequence: stored.sequence,
+        event_in_commit: i as u32,
+        request_id: commit.request_id,
+        command_id: commit.command_id,
+        event: event.name().to_owned(),
+        action: commit.action.clone(),
+        actor: commit.actor.to_string(),
+        authentication: facts.authentication,
+        at: commit.at,
+        outcome: facts.outcome,
+        stage: facts.stage,
+        team: facts.team,
+        escalation_level: facts.escalation_level,
+        note: facts.note,
+        params_hash: facts.params_hash,
+        plan_version: request.plan_version,
+        spec_hash: request.spec_hash.clone(),
+        tally: facts.tally,
+        rule: facts.rule,
+        prev_hash,
+        request_prev_hash,
+        hash: String::new(),
+    }
 }
 
 #[derive(Default)]
@@ -622,5 +760,36 @@ mod tests {
         changed.authentication.as_mut().unwrap().token_id = None;
         assert_ne!(changed.compute_hash(), base.compute_hash());
         assert_eq!(changed.compute_hash(), changed.compute_hash_via_value());
+    }
+
+    #[test]
+    fn the_stored_json_is_the_whole_records_canonical_json() {
+        for (full, auth) in [(true, true), (false, true), (true, false), (false, false)] {
+            let mut r = record(full);
+            if !auth {
+                r.authentication = None;
+            }
+            r.hash = r.compute_hash();
+            let stored = r.to_stored_json();
+            // Keys sorted at every level, `hash` in its place, compact.
+            let value: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+            let mut canonical = Vec::new();
+            write_canonical(&value, &mut canonical);
+            assert_eq!(
+                String::from_utf8(stored.clone()).unwrap(),
+                String::from_utf8(canonical).unwrap(),
+                "full={full} auth={auth}"
+            );
+            // It decodes to the record, and without `hash` it is what was hashed.
+            assert_eq!(serde_json::from_slice::<AuditRecord>(&stored).unwrap(), r);
+            let mut unhashed = value;
+            unhashed.as_object_mut().unwrap().remove("hash");
+            let mut bytes = Vec::new();
+            write_canonical(&unhashed, &mut bytes);
+            assert_eq!(
+                format!("sha256:{}", hex::encode(Sha256::digest(&bytes))),
+                r.hash
+            );
+        }
     }
 }

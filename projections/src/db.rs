@@ -12,8 +12,9 @@ use signoff_engine::{ApprovalRequest, RequestId, Status, TeamId, UserId};
 use signoff_eventstore::StoredCommit;
 use tokio::sync::watch;
 
-use crate::audit::{records_for_commit, AuditRecord, ChainHead};
+use crate::audit::{stored_records_for_commit, AuditRecord, ChainHead};
 use crate::keys;
+use crate::msgpack;
 use crate::view::{InboxEntry, RequestRecord};
 
 #[derive(Debug, thiserror::Error)]
@@ -214,20 +215,12 @@ impl ProjectionDb {
     pub fn stored_pointers(
         &self,
     ) -> impl Iterator<Item = Result<(RequestId, ChainHead, Vec<u64>), ProjectionError>> + '_ {
-        #[derive(Deserialize)]
-        struct Pointers {
-            #[allow(dead_code)]
-            record: serde::de::IgnoredAny,
-            chain: ChainHead,
-            audit: Vec<u64>,
-        }
         self.tree.scan_prefix(b"r:").map(|entry| {
             let (key, value) = entry?;
             let (_, id) =
                 keys::time_and_id(&key).ok_or_else(|| corrupt(&key, "is not a request key"))?;
-            let pointers: Pointers =
-                rmp_serde::from_slice(&value).map_err(|e| corrupt(&key, &e.to_string()))?;
-            Ok((id, pointers.chain, pointers.audit))
+            let (chain, audit) = stored_pointers_of(&value).map_err(|e| corrupt(&key, &e))?;
+            Ok((id, chain, audit))
         })
     }
 
@@ -500,12 +493,10 @@ impl Folder {
             if stored.sequence <= request.stored.record.last_sequence {
                 continue;
             }
-            for audit in records_for_commit(&stored, &mut global, &mut request.stored.chain) {
-                request.stored.audit.push(audit.index);
-                batch.insert(
-                    keys::audit(audit.index),
-                    serde_json::to_vec(&audit).expect("audit records serialize"),
-                );
+            for audit in stored_records_for_commit(&stored, &mut global, &mut request.stored.chain)
+            {
+                request.stored.audit.push(audit.record.index);
+                batch.insert(keys::audit(audit.record.index), audit.json);
             }
             let StoredCommit {
                 sequence, commit, ..
@@ -722,6 +713,33 @@ fn inbox_entries(id: RequestId, state: &ApprovalRequest) -> BTreeMap<Principal, 
     entries
 }
 
+/// The `chain` and `audit` of a stored request's MessagePack, stepping over
+/// its `record` undecoded; each of the three must be there once (as decoding
+/// the whole [`StoredRequest`] requires), other keys are ignored.
+fn stored_pointers_of(value: &[u8]) -> Result<(ChainHead, Vec<u64>), String> {
+    let entries = msgpack::map_entries(value)
+        .ok_or("is not a MessagePack map of named fields (truncated?)")?;
+    let (mut record, mut chain, mut audit) = (None, None, None);
+    for (key, raw) in entries {
+        let slot = match key {
+            "record" => &mut record,
+            "chain" => &mut chain,
+            "audit" => &mut audit,
+            _ => continue,
+        };
+        if slot.replace(raw).is_some() {
+            return Err(format!("duplicate field `{key}`"));
+        }
+    }
+    fn field<'a>(raw: Option<&'a [u8]>, name: &str) -> Result<&'a [u8], String> {
+        raw.ok_or_else(|| format!("missing field `{name}`"))
+    }
+    field(record, "record")?;
+    let chain = rmp_serde::from_slice(field(chain, "chain")?).map_err(|e| format!("chain: {e}"))?;
+    let audit = rmp_serde::from_slice(field(audit, "audit")?).map_err(|e| format!("audit: {e}"))?;
+    Ok((chain, audit))
+}
+
 fn encode_stored(stored: &StoredRequest) -> Vec<u8> {
     rmp_serde::to_vec_named(stored).expect("stored requests serialize")
 }
@@ -757,5 +775,79 @@ fn corrupt(key: &[u8], problem: &str) -> ProjectionError {
     ProjectionError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
         problem: problem.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(audit: Vec<u64>) -> StoredRequest {
+        StoredRequest {
+            record: RequestRecord {
+                request_id: RequestId(uuid::Uuid::from_u128(7)),
+                last_sequence: 12,
+                state: ApprovalRequest::default(),
+            },
+            chain: ChainHead {
+                next_index: 3,
+                hash: "sha256:ab".into(),
+                plan_version: Some(2),
+                spec_hash: Some("sha256:cd".into()),
+            },
+            audit,
+        }
+    }
+
+    #[test]
+    fn pointers_read_past_the_view_are_the_decoded_ones() {
+        for audit in [vec![], vec![4, 9], (0..300).collect()] {
+            let stored = stored(audit);
+            let bytes = encode_stored(&stored);
+            assert_eq!(
+                stored_pointers_of(&bytes),
+                Ok((stored.chain.clone(), stored.audit.clone()))
+            );
+        }
+    }
+
+    #[test]
+    fn pointers_of_a_value_that_is_not_a_stored_request_are_refused() {
+        let named = |value: serde_json::Value| rmp_serde::to_vec_named(&value).unwrap();
+        let chain = serde_json::to_value(stored(vec![]).chain).unwrap();
+        let cases = [
+            (
+                named(serde_json::json!({"chain": chain, "audit": []})),
+                "missing field `record`",
+            ),
+            (
+                named(serde_json::json!({"record": 1, "audit": []})),
+                "missing field `chain`",
+            ),
+            (
+                named(serde_json::json!({"record": 1, "chain": chain, "audit": "x"})),
+                "audit:",
+            ),
+            (named(serde_json::json!([1, 2])), "is not a MessagePack map"),
+        ];
+        for (bytes, problem) in cases {
+            let refused = stored_pointers_of(&bytes).unwrap_err();
+            assert!(refused.contains(problem), "{refused} / {problem}");
+        }
+        // A field twice (hand-written: maps from serde have unique keys).
+        let mut twice = vec![0x83];
+        for key in ["record", "record"] {
+            twice.push(0xa0 | key.len() as u8);
+            twice.extend_from_slice(key.as_bytes());
+            twice.push(0x01);
+        }
+        twice.extend_from_slice(&[0xa5, b'a', b'u', b'd', b'i', b't', 0x90]);
+        assert_eq!(
+            stored_pointers_of(&twice),
+            Err("duplicate field `record`".into())
+        );
+        // Cut short.
+        let whole = encode_stored(&stored(vec![1]));
+        assert!(stored_pointers_of(&whole[..whole.len() - 1]).is_err());
     }
 }

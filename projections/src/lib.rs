@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod db;
 pub mod keys;
+pub mod msgpack;
 pub mod projector;
 pub mod view;
 

@@ -140,6 +140,18 @@ impl Fixture {
         }
     }
 
+    /// [`verify_projection`] alone, on a projection whose trail is intact
+    /// but whose pointers may not be.
+    async fn verify_pointers(&self, db: &ProjectionDb) -> Result<u64, Mismatch> {
+        verify_projection(&self.env.store, db)
+            .await
+            .map(|summary| summary.records)
+            .map_err(|e| {
+                e.downcast::<Mismatch>()
+                    .expect("a mismatch, not an I/O error")
+            })
+    }
+
     /// Global index of the first record of `request` whose event is `event`.
     async fn index_of(&self, request: RequestId, event: &str) -> u64 {
         self.expected()
@@ -395,6 +407,9 @@ async fn undecodable_records_and_bad_index_entries_are_named() {
         mismatch.to_string().contains("request index 2 points to 7"),
         "{mismatch}"
     );
+    // Verify (which compares digests of the pointers while it streams the
+    // log) reports the same.
+    assert_eq!(f.verify_pointers(&db).await, Err(mismatch));
     // Its chain head rewound by one record.
     stored.audit[1] = second;
     stored.chain.next_index -= 1;
@@ -402,7 +417,15 @@ async fn undecodable_records_and_bad_index_entries_are_named() {
     let mismatch = check_db_indexes(&db, &expected).unwrap_err();
     assert_eq!(mismatch.what(), "index", "{mismatch}");
     assert!(mismatch.to_string().contains("chain head"), "{mismatch}");
+    assert_eq!(f.verify_pointers(&db).await, Err(mismatch));
+    // Its plan's spec hash, the one field a chain head holds besides its place.
     stored.chain.next_index += 1;
+    let spec_hash = stored.chain.spec_hash.replace("sha256:00".into());
+    db.put_stored_request(&stored).unwrap();
+    let mismatch = check_db_indexes(&db, &expected).unwrap_err();
+    assert!(mismatch.to_string().contains("chain head"), "{mismatch}");
+    assert_eq!(f.verify_pointers(&db).await, Err(mismatch));
+    stored.chain.spec_hash = spec_hash;
     db.put_stored_request(&stored).unwrap();
     check_db_indexes(&db, &expected).expect("restored");
     assert_eq!(
@@ -410,6 +433,46 @@ async fn undecodable_records_and_bad_index_entries_are_named() {
         Ok(9),
         "the global trail itself is intact"
     );
+
+    // A request the log has no records of, holding an index.
+    let mut stranger = stored.clone();
+    stranger.record.request_id = RequestId(uuid::Uuid::from_u128(0x5752_a6e7));
+    stranger.audit = vec![2];
+    db.put_stored_request(&stranger).unwrap();
+    let mismatch = check_db_indexes(&db, &expected).unwrap_err();
+    assert!(
+        mismatch
+            .to_string()
+            .contains("for a request the log has no records of"),
+        "{mismatch}"
+    );
+    assert_eq!(f.verify_pointers(&db).await, Err(mismatch));
+    // Holding none (and a fresh chain), it is no concern of the trail's.
+    stranger.audit.clear();
+    stranger.chain = signoff_projections::ChainHead::default();
+    db.put_stored_request(&stranger).unwrap();
+    assert_eq!(f.verify(&db).await, Ok(9));
+
+    // The global chain head (`m:audit`) a record behind.
+    let head = db.global_head().unwrap();
+    let behind = signoff_projections::ChainHead {
+        next_index: head.next_index - 1,
+        ..head.clone()
+    };
+    db.tree()
+        .insert(keys::AUDIT_HEAD, serde_json::to_vec(&behind).unwrap())
+        .unwrap();
+    let mismatch = check_db_indexes(&db, &expected).unwrap_err();
+    assert_eq!(
+        (mismatch.what(), mismatch.index),
+        ("index", head.next_index - 1),
+        "{mismatch}"
+    );
+    assert_eq!(f.verify_pointers(&db).await, Err(mismatch));
+    db.tree()
+        .insert(keys::AUDIT_HEAD, serde_json::to_vec(&head).unwrap())
+        .unwrap();
+    assert_eq!(f.verify(&db).await, Ok(9));
 }
 
 /// All rows of a replay.
