@@ -1136,16 +1136,8 @@ impl ExpectedIndexes {
     }
 
     /// The records of the next commit (commits must come in stream order),
-    /// derived and counted: [`LogChain::records`] and [`Self::push`] in one.
-    pub fn records(&mut self, stored: &StoredCommit) -> Vec<AuditRecord> {
-        let request = self.requests.entry(stored.commit.request_id).or_default();
-        let records = records_for_commit(stored, &mut self.global, &mut request.head);
-        request.indexes.extend(records.iter().map(|r| r.index));
-        self.records += records.len() as u64;
-        records
-    }
-
-    /// [`Self::records`] with the bytes the projector stores for each.
+    /// with the bytes the projector stores for each, derived and counted:
+    /// [`LogChain::records`] and [`Self::push`] in one.
     pub fn stored_records(&mut self, stored: &StoredCommit) -> Vec<StoredRecord> {
         let request = self.requests.entry(stored.commit.request_id).or_default();
         let records = stored_records_for_commit(stored, &mut self.global, &mut request.head);
