@@ -149,8 +149,11 @@ impl Gateway {
                 Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
                 message = subscription.next(), if taking && in_flight.len() < MAX_IN_FLIGHT => {
                     match message {
+                        // Boxed where it is made: the wrappers below then
+                        // move a pointer, not the command's whole state
+                        // machine (kilobytes, copied once per wrapper).
                         Some(message) => in_flight.push(
-                            AssertUnwindSafe(self.clone().respond(message))
+                            AssertUnwindSafe(Box::pin(self.clone().respond(message)))
                                 .catch_unwind()
                                 .map(|outcome| {
                                     if outcome.is_err() {
@@ -456,43 +459,9 @@ fn command_hash(action: &str, payload: &[u8]) -> String {
     hasher.update(b"{\"action\":");
     serde_json::to_writer(&mut hasher, action).expect("hashing does not fail");
     hasher.update(b",\"body\":");
-    write_canonical(&body, &mut hasher);
+    signoff_engine::raw_json::hash_canonical(&body, &mut hasher);
     hasher.update(b"}");
     format!("sha256:{}", hex::encode(hasher.finalize()))
-}
-
-/// The engine's canonical JSON (object keys sorted, no white space, scalars
-/// as serde_json prints them), into a hasher.
-fn write_canonical(value: &serde_json::Value, out: &mut sha2::Sha256) {
-    use serde_json::Value;
-    use sha2::Digest;
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.update(b"{");
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.update(b",");
-                }
-                serde_json::to_writer(&mut *out, key).expect("hashing does not fail");
-                out.update(b":");
-                write_canonical(item, out);
-            }
-            out.update(b"}");
-        }
-        Value::Array(items) => {
-            out.update(b"[");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.update(b",");
-                }
-                write_canonical(item, out);
-            }
-            out.update(b"]");
-        }
-        scalar => serde_json::to_writer(&mut *out, scalar).expect("hashing does not fail"),
-    }
 }
 
 fn to_action(body: CommandBody) -> Action {
@@ -561,13 +530,16 @@ fn error(code: &str, message: String, field: Option<String>, retryable: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use signoff_engine::raw_json::canonical_hash;
+    use sha2::{Digest, Sha256};
+    use signoff_engine::raw_json::canonical_json;
 
-    /// What the gateway hashed before it wrote straight into the hasher.
+    /// The hash of the engine's canonical text of the whole command: what
+    /// the gateway hashed before it wrote straight into the hasher.
     fn engine_command_hash(action: &str, payload: &[u8]) -> String {
         let body: serde_json::Value =
             serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null);
-        canonical_hash(&serde_json::json!({ "action": action, "body": body }))
+        let text = canonical_json(&serde_json::json!({ "action": action, "body": body }));
+        format!("sha256:{}", hex::encode(Sha256::digest(text)))
     }
 
     #[test]

@@ -227,12 +227,47 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
-/// `sha256:<hex>` of [`canonical_json`].
+/// `sha256:<hex>` of [`canonical_json`], written straight into the hasher
+/// (no canonical text, no string per key or scalar).
 pub fn canonical_hash(value: &Value) -> String {
-    format!(
-        "sha256:{}",
-        hex::encode(Sha256::digest(canonical_json(value)))
-    )
+    let mut hasher = Sha256::new();
+    hash_canonical(value, &mut hasher);
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+/// Feeds [`canonical_json`] of `value` to `hasher`: the same bytes, without
+/// building them (for hashes over a canonical value inside a larger text).
+pub fn hash_canonical(value: &Value, hasher: &mut Sha256) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            // serde_json's map is usually sorted already; a sort confirms it.
+            if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            }
+            hasher.update(b"{");
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    hasher.update(b",");
+                }
+                serde_json::to_writer(&mut *hasher, key).expect("hashing does not fail");
+                hasher.update(b":");
+                hash_canonical(item, hasher);
+            }
+            hasher.update(b"}");
+        }
+        Value::Array(items) => {
+            hasher.update(b"[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    hasher.update(b",");
+                }
+                hash_canonical(item, hasher);
+            }
+            hasher.update(b"]");
+        }
+        scalar => serde_json::to_writer(&mut *hasher, scalar).expect("hashing does not fail"),
+    }
 }
 
 #[cfg(test)]
@@ -247,6 +282,30 @@ mod tests {
         assert_eq!(canonical_json(&a), r#"{"a":"z","b":[1,{"x":1,"y":2}]}"#);
         assert_eq!(canonical_hash(&a), canonical_hash(&b));
         assert_ne!(canonical_hash(&a), canonical_hash(&json!({"a": "z"})));
+    }
+
+    #[test]
+    fn the_streamed_hash_is_the_hash_of_the_canonical_text() {
+        let texts = [
+            r#"{"commandId":"7b6f","spec":{"title":"Deploy","approvers":["manager-team"],"expiresIn":86400,"context":{"ticket":"PROJ-1","impact":"low"}},"params":{"amount":50000,"to":"B-2"}}"#,
+            r#"{ "z": [1, 2.5, -3, 1e3, 12345678901234567890, -0.0, 1.0E-7], "a": {"y": null, "x": true, "": false} }"#,
+            r#"{"esc":"line\nbreak \"quoted\" tab\t \u0041 \u00e9 \ud83d\ude00 /\/ \u0001","ключ":"значение","é":"e","E":"E","b":1,"aa":2,"a":3}"#,
+            r#"[{"b":1,"a":[{"d":{},"c":[]}]}]"#,
+            r#""just a string""#,
+            "42",
+            "-1.5e-300",
+            "null",
+            "[]",
+            "{}",
+        ];
+        for text in texts {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let expected = format!(
+                "sha256:{}",
+                hex::encode(Sha256::digest(canonical_json(&value)))
+            );
+            assert_eq!(canonical_hash(&value), expected, "{text}");
+        }
     }
 
     #[test]
