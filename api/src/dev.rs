@@ -137,7 +137,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
 
     let handle = start_gateway(&config, Arc::new(SystemClock)).await?;
     let scheduler = start_scheduler(&config, Arc::new(SystemClock)).await?;
-    let read_side =
+    let mut read_side =
         crate::readside::start(&config, &data_dir.join("projection"), options.http).await?;
 
     let webhooks = if config.webhooks.is_empty() {
@@ -161,7 +161,13 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     } else {
         println!("Press Ctrl-C to stop.");
     }
-    tokio::signal::ctrl_c().await?;
+    let failed = tokio::select! {
+        stopped = tokio::signal::ctrl_c() => {
+            stopped?;
+            None
+        }
+        error = read_side.failed() => Some(error),
+    };
     println!("stopping...");
     handle.shutdown().await;
     if let Some(webhooks) = webhooks {
@@ -170,7 +176,10 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     read_side.shutdown().await;
     scheduler.shutdown().await;
     nats.kill().await?;
-    Ok(())
+    match failed {
+        Some(error) => anyhow::bail!("the projector stopped: {error}"),
+        None => Ok(()),
+    }
 }
 
 fn print_connection_info(

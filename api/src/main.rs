@@ -235,12 +235,22 @@ async fn main() -> anyhow::Result<()> {
         Command::Gateway { config } => run_gateway(config).await,
         Command::Projector { config, db, http } => {
             let config = SignoffConfig::load(&config)?;
-            let read_side = signoff_api::readside::start(&config, &db, http).await?;
+            let mut read_side = signoff_api::readside::start(&config, &db, http).await?;
             println!("query API: {}", read_side.http_url());
             tracing::info!(db = %db.display(), "projector running; Ctrl-C stops it");
-            tokio::signal::ctrl_c().await?;
+            let failed = tokio::select! {
+                stopped = tokio::signal::ctrl_c() => {
+                    stopped?;
+                    None
+                }
+                error = read_side.failed() => Some(error),
+            };
             read_side.shutdown().await;
-            Ok(())
+            match failed {
+                // Exit non-zero: a supervisor restarts it, an operator sees why.
+                Some(error) => anyhow::bail!("the projector stopped: {error}"),
+                None => Ok(()),
+            }
         }
         Command::Rebuild { config, db } => {
             let config = SignoffConfig::load(&config)?;

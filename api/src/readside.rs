@@ -22,11 +22,29 @@ pub struct ReadSide {
     pub http_addr: SocketAddr,
     stop: Vec<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
+    /// The projector's error, once it stops on one it cannot get past.
+    failure: Option<oneshot::Receiver<String>>,
 }
 
 impl ReadSide {
     pub fn http_url(&self) -> String {
         format!("http://{}", self.http_addr)
+    }
+
+    /// Resolves when the projector has stopped on an error it cannot get
+    /// past (the disk full, a commit that does not replay, a corrupt
+    /// database), with that error; never, while it runs. The process should
+    /// then exit and say why, rather than serve a projection that no longer
+    /// advances (read-your-writes callers would wait on it forever).
+    pub async fn failed(&mut self) -> String {
+        if let Some(failure) = self.failure.as_mut() {
+            if let Ok(error) = failure.await {
+                return error;
+            }
+            // Stopped without an error (shut down): nothing to report.
+            self.failure = None;
+        }
+        std::future::pending().await
     }
 
     /// Stops both and waits (the database is flushed after every batch anyway).
@@ -59,6 +77,7 @@ pub async fn start(
         })?;
     let projector = Projector::new(client, config.stream.settings(), db.clone());
     let (stop_projector, projector_stopped) = oneshot::channel::<()>();
+    let (report_failure, failure) = oneshot::channel::<String>();
     let projector_task = tokio::spawn(async move {
         if let Err(e) = projector
             .run(async {
@@ -67,6 +86,7 @@ pub async fn start(
             .await
         {
             tracing::error!(error = %e, "projector stopped");
+            let _ = report_failure.send(e.to_string());
         }
     });
     let listener = tokio::net::TcpListener::bind(http)
@@ -92,5 +112,6 @@ pub async fn start(
         http_addr,
         stop: vec![stop_projector, stop_http],
         tasks: vec![projector_task, http_task],
+        failure: Some(failure),
     })
 }

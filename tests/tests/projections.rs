@@ -675,3 +675,90 @@ async fn a_projector_with_a_small_page_cache_projects_the_same_bytes() {
     );
     read_side.shutdown().await;
 }
+
+/// A projector that meets an error it cannot get past (here a commit that
+/// does not replay: a request whose history begins with an approval) stops
+/// without skipping it, and the `signoff projector` process exits non-zero
+/// naming the commit, instead of staying up serving a projection that no
+/// longer advances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_that_cannot_go_on_exits_non_zero_and_says_why() {
+    use signoff_engine::{Action, ApprovalCommand, CommandId};
+
+    let env = TestEnv::start().await;
+    let (good, _) = env
+        .submit_ok(
+            "alice",
+            r#"{"title":"Important Action","approvers":["user_123"]}"#,
+            "{}",
+        )
+        .await;
+    // The events of an approval, committed as the first commit of another request.
+    let loaded = env.store.load(good).await.unwrap();
+    let approve = ApprovalCommand {
+        command_id: CommandId(uuid::Uuid::new_v4()),
+        request_id: good,
+        actor: signoff_tests::actor("user_123"),
+        at: signoff_tests::t0(),
+        action: Action::Approve {
+            comment: None,
+            params_hash: None,
+        },
+    };
+    let events = loaded.aggregate.decide(&approve, &env.directory).unwrap();
+    let orphan = RequestId(uuid::Uuid::new_v4());
+    let commit = signoff_eventstore::Commit {
+        schema_version: signoff_engine::EVENT_SCHEMA_VERSION,
+        request_id: orphan,
+        command_id: approve.command_id,
+        command_hash: "test".into(),
+        action: "approve".into(),
+        actor: approve.actor.user.clone(),
+        at: approve.at,
+        events,
+    };
+    let appended = env
+        .store
+        .append(&signoff_eventstore::Loaded::empty(orphan), commit)
+        .await
+        .unwrap();
+
+    let config_path = env.temp_path("signoff.json");
+    env.config().save(&config_path).unwrap();
+    let db_path = env.temp_path("stops");
+    let mut child = std::process::Command::new(signoff_binary())
+        .args(["projector", "--config"])
+        .arg(&config_path)
+        .arg("--db")
+        .arg(&db_path)
+        .args(["--http", "127.0.0.1:0"])
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the projector process");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the projector process kept running after the commit that does not replay");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "exited with {status}; stderr: {stderr}");
+    assert!(
+        stderr.contains("the projector stopped")
+            && stderr.contains(&format!("commit {}", appended.sequence))
+            && stderr.contains("does not replay"),
+        "{stderr}"
+    );
+    // Nothing of that commit's batch was written: not skipped, not half-applied.
+    let db = ProjectionDb::open(&db_path).unwrap();
+    assert!(db.checkpoint().unwrap() < appended.sequence);
+    assert!(db.request(orphan).unwrap().is_none());
+}
