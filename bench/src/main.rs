@@ -85,9 +85,9 @@ impl Plan {
             Self {
                 quick,
                 sweep_requests: 1_000,
-                sweep_callers: vec![1, 4, 16, 64, 256],
+                sweep_callers: vec![1, 4, 16, 64, 256, 1024],
                 big_requests: 10_000,
-                big_callers: 256,
+                big_callers: 1024,
                 half_load_secs: 10.0,
                 background: 1_000_000,
                 small_background: 1_000,
