@@ -37,12 +37,15 @@ impl ReadSide {
     /// then exit and say why, rather than serve a projection that no longer
     /// advances (read-your-writes callers would wait on it forever).
     pub async fn failed(&mut self) -> String {
+        // Awaited in place, so a caller that selects on this and on other
+        // things, and drops it, loses nothing; never polled once answered.
         if let Some(failure) = self.failure.as_mut() {
-            if let Ok(error) = failure.await {
+            let outcome = failure.await;
+            self.failure = None;
+            if let Ok(error) = outcome {
                 return error;
             }
             // Stopped without an error (shut down): nothing to report.
-            self.failure = None;
         }
         std::future::pending().await
     }
