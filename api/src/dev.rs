@@ -161,13 +161,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     } else {
         println!("Press Ctrl-C to stop.");
     }
-    let failed = tokio::select! {
-        stopped = tokio::signal::ctrl_c() => {
-            stopped?;
-            None
-        }
-        error = read_side.failed() => Some(error),
-    };
+    let failed = read_side.ctrl_c_or_failure().await?;
     println!("stopping...");
     handle.shutdown().await;
     if let Some(webhooks) = webhooks {

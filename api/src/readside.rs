@@ -50,6 +50,15 @@ impl ReadSide {
         std::future::pending().await
     }
 
+    /// Waits for Ctrl-C (`None`) or for the projector to fail (its error):
+    /// what a process running a read side waits on before shutting down.
+    pub async fn ctrl_c_or_failure(&mut self) -> std::io::Result<Option<String>> {
+        tokio::select! {
+            stopped = tokio::signal::ctrl_c() => stopped.map(|()| None),
+            error = self.failed() => Ok(Some(error)),
+        }
+    }
+
     /// Stops both and waits (the database is flushed after every batch anyway).
     pub async fn shutdown(mut self) {
         for stop in self.stop.drain(..) {
