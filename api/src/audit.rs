@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use signoff_engine::raw_json::canonical_json;
 use signoff_engine::{ApprovalRequest, CommandId, RequestId, Status};
-use signoff_eventstore::{Commit, EventStore, StoredCommit};
+use signoff_eventstore::{Commit, EncodedCommit, EventStore, StoreError, StoredCommit};
 use signoff_projections::audit::{
     records_for_commit, stored_records_for_commit, unchained_records_for_commit, StoredRecord,
 };
@@ -224,8 +224,13 @@ fn status_name(status: Status) -> &'static str {
 // Reading the log
 // ---------------------------------------------------------------------------
 
-/// How long the log may go silent before a read is abandoned.
-const STALL: Duration = Duration::from_secs(30);
+/// How long the audit API may take to answer one page.
+const API_ANSWER: Duration = Duration::from_secs(30);
+
+/// How many times in a row a whole-log pass picks up again after its
+/// consumer went silent (for the store's read stall) or failed, without a
+/// commit in between, before it gives up.
+const RESUMES_WITHOUT_PROGRESS: u32 = 5;
 
 /// Stream sequence of the last commit in the log (0: empty).
 pub async fn last_sequence(store: &EventStore) -> anyhow::Result<u64> {
@@ -268,6 +273,11 @@ enum Scope {
 ///
 /// Reading and decoding run in a task of their own, a chunk of commits ahead
 /// of `each`: a whole-log pass is bound by the slower of the two, not their sum.
+/// A whole-log consumer that goes silent for the store's read stall, or
+/// fails, is replaced by one that starts after the last commit seen (at most
+/// [`RESUMES_WITHOUT_PROGRESS`] times in a row without a commit between):
+/// a pass over years of history does not start again from the beginning
+/// because the server paused.
 async fn for_each_commit(
     store: &EventStore,
     scope: Scope,
@@ -287,52 +297,119 @@ async fn for_each_commit(
     if up_to == 0 {
         return Ok(0);
     }
+    let stall = store.read_stall();
     let mut progress = Progress::new(up_to);
-    // The reader only drains the consumer; commits are decoded here, next to
-    // the work on them, so the two tasks share the CPU more evenly.
-    let commits = store.watch_all_encoded().await?;
-    let (chunks, mut incoming) = tokio::sync::mpsc::channel(8);
-    let reader = tokio::spawn(async move {
-        let mut commits = std::pin::pin!(commits.ready_chunks(512));
-        while let Some(chunk) = commits.next().await {
-            if chunks.send(chunk).await.is_err() {
-                return;
-            }
-        }
-    });
+    let mut reader: Option<LogReader> = None;
+    let mut resumes = 0u32;
     let mut count = 0;
     let mut seen = 0;
-    let result = async {
-        'read: while seen < up_to {
-            let next = tokio::time::timeout(STALL, incoming.recv())
-                .await
-                .map_err(|_| {
-                    anyhow!("the log stopped delivering after sequence {seen} (reading to {up_to})")
-                })?;
-            let Some(chunk) = next else {
-                bail!("the log ended after sequence {seen}, before {up_to}")
-            };
-            for encoded in chunk {
-                let encoded = encoded?;
-                if encoded.sequence > up_to {
-                    break 'read;
-                }
-                seen = encoded.sequence;
-                each(encoded.decode()?)?;
-                count += 1;
-                if seen >= up_to {
-                    break 'read;
+    while seen < up_to {
+        let Some(current) = reader.as_mut() else {
+            match LogReader::start(store, seen + 1).await {
+                Ok(started) => reader = Some(started),
+                Err(e) => {
+                    resume_or_give_up(&mut resumes, seen, up_to, &e.to_string()).await?;
                 }
             }
-            progress.at(seen);
-        }
-        Ok(())
+            continue;
+        };
+        let why = match tokio::time::timeout(stall, current.incoming.recv()).await {
+            Err(_) => format!("no commit for {} ms", stall.as_millis()),
+            Ok(None) => "the consumer ended".to_owned(),
+            Ok(Some(chunk)) => {
+                let mut failed = None;
+                for encoded in chunk {
+                    let encoded = match encoded {
+                        Ok(encoded) => encoded,
+                        Err(StoreError::Unavailable(e)) => {
+                            failed = Some(e);
+                            break;
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    if encoded.sequence <= seen {
+                        continue;
+                    }
+                    if encoded.sequence > up_to {
+                        seen = up_to;
+                        break;
+                    }
+                    seen = encoded.sequence;
+                    resumes = 0;
+                    each(encoded.decode()?)?;
+                    count += 1;
+                    if seen >= up_to {
+                        break;
+                    }
+                }
+                progress.at(seen);
+                match failed {
+                    Some(e) if seen < up_to => e,
+                    _ => continue,
+                }
+            }
+        };
+        reader = None;
+        resume_or_give_up(&mut resumes, seen, up_to, &why).await?;
     }
-    .await;
-    reader.abort();
-    result?;
     progress.finish();
     Ok(count)
+}
+
+/// Counts one more resume of a whole-log pass after `seen`, pausing a little
+/// longer each time; fails naming `why` once [`RESUMES_WITHOUT_PROGRESS`]
+/// came in a row.
+async fn resume_or_give_up(
+    resumes: &mut u32,
+    seen: u64,
+    up_to: u64,
+    why: &str,
+) -> anyhow::Result<()> {
+    if *resumes >= RESUMES_WITHOUT_PROGRESS {
+        bail!(
+            "the log stopped delivering after sequence {seen} (reading to {up_to}): {why}; \
+             {RESUMES_WITHOUT_PROGRESS} fresh consumers in a row delivered nothing"
+        );
+    }
+    tracing::warn!(
+        after = seen,
+        up_to,
+        why,
+        "the whole-log read went silent; resuming after the last commit seen"
+    );
+    tokio::time::sleep(Duration::from_millis(200) * 2u32.pow(*resumes)).await;
+    *resumes += 1;
+    Ok(())
+}
+
+/// A whole-log consumer drained into chunks by a task of its own (aborted
+/// when dropped). The task only drains; commits are decoded by the pass,
+/// next to the work on them, so the two share the CPU more evenly.
+struct LogReader {
+    incoming: tokio::sync::mpsc::Receiver<Vec<Result<EncodedCommit, StoreError>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LogReader {
+    async fn start(store: &EventStore, from: u64) -> Result<Self, StoreError> {
+        let commits = store.watch_all_encoded_from(from).await?;
+        let (chunks, incoming) = tokio::sync::mpsc::channel(8);
+        let task = tokio::spawn(async move {
+            let mut commits = std::pin::pin!(commits.ready_chunks(512));
+            while let Some(chunk) = commits.next().await {
+                if chunks.send(chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Self { incoming, task })
+    }
+}
+
+impl Drop for LogReader {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// A progress bar on stderr, shown only when stderr is a terminal and the
@@ -747,7 +824,7 @@ async fn fetch_trail(
             target.push_str(&format!("&minSequence={min_sequence}&waitMs={wait_ms}"));
         }
         first = false;
-        let timeout = STALL + consistency.map_or(Duration::ZERO, |(_, wait)| wait);
+        let timeout = API_ANSWER + consistency.map_or(Duration::ZERO, |(_, wait)| wait);
         let body = tokio::time::timeout(timeout, http_get(&target, token))
             .await
             .map_err(|_| anyhow!("GET {target}: no answer within {} s", timeout.as_secs()))??;

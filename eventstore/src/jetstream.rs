@@ -26,8 +26,9 @@ pub const MIN_SERVER_VERSION_WHY: &str =
 /// rest of its history is streamed through one ordered consumer (a JetStream
 /// API call to create, then no round trip per commit).
 const DIRECT_READS_BEFORE_STREAMING: usize = 32;
-/// How long a history read may wait for the next message.
-const STREAM_READ_STALL: Duration = Duration::from_secs(10);
+/// How long a read may wait for the log's next message unless
+/// [`EventStore::with_read_stall`] says otherwise.
+pub const DEFAULT_READ_STALL: Duration = Duration::from_secs(10);
 
 /// Where the log lives and how it is kept.
 #[derive(Clone, Debug)]
@@ -215,6 +216,7 @@ pub struct EventStore {
     stream: stream::Stream,
     settings: StreamSettings,
     cache: Mutex<LoadCache>,
+    read_stall: Duration,
 }
 
 impl EventStore {
@@ -241,6 +243,7 @@ impl EventStore {
             stream,
             settings,
             cache: Mutex::new(LoadCache::new(DEFAULT_CACHE_CAPACITY)),
+            read_stall: DEFAULT_READ_STALL,
         })
     }
 
@@ -250,6 +253,20 @@ impl EventStore {
     pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
         self.cache = Mutex::new(LoadCache::new(capacity));
         self
+    }
+
+    /// How long a read of the log may go without a message before it is
+    /// treated as stalled (default [`DEFAULT_READ_STALL`]): a request's
+    /// history read then fails as unavailable, and a whole-log pass resumes
+    /// from the last commit it saw.
+    pub fn with_read_stall(mut self, stall: Duration) -> Self {
+        self.read_stall = stall;
+        self
+    }
+
+    /// See [`Self::with_read_stall`].
+    pub fn read_stall(&self) -> Duration {
+        self.read_stall
     }
 
     pub fn settings(&self) -> &StreamSettings {
@@ -373,7 +390,7 @@ impl EventStore {
         }
         let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
         while pending > 0 {
-            let message = tokio::time::timeout(STREAM_READ_STALL, messages.next())
+            let message = tokio::time::timeout(self.read_stall, messages.next())
                 .await
                 .map_err(|_| unavailable(&"reading a request's history stalled"))?
                 .ok_or_else(|| unavailable(&"the history consumer ended early"))?
@@ -505,26 +522,46 @@ impl EventStore {
     pub async fn watch_all_encoded(
         &self,
     ) -> Result<impl Stream<Item = Result<EncodedCommit, StoreError>>, StoreError> {
-        self.watch_encoded(self.settings.all_subjects()).await
+        self.watch_all_encoded_from(1).await
+    }
+
+    /// [`Self::watch_all_encoded`] from stream sequence `start` on: where a
+    /// whole-log pass whose consumer went silent picks up again.
+    pub async fn watch_all_encoded_from(
+        &self,
+        start: u64,
+    ) -> Result<impl Stream<Item = Result<EncodedCommit, StoreError>>, StoreError> {
+        let deliver_policy = if start <= 1 {
+            jetstream::consumer::DeliverPolicy::All
+        } else {
+            jetstream::consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            }
+        };
+        self.watch_encoded(self.settings.all_subjects(), deliver_policy)
+            .await
     }
 
     async fn watch_subject(
         &self,
         filter_subject: String,
     ) -> Result<impl Stream<Item = Result<StoredCommit, StoreError>>, StoreError> {
-        let encoded = self.watch_encoded(filter_subject).await?;
+        let encoded = self
+            .watch_encoded(filter_subject, jetstream::consumer::DeliverPolicy::All)
+            .await?;
         Ok(encoded.map(|commit| commit.and_then(EncodedCommit::decode)))
     }
 
     async fn watch_encoded(
         &self,
         filter_subject: String,
+        deliver_policy: jetstream::consumer::DeliverPolicy,
     ) -> Result<impl Stream<Item = Result<EncodedCommit, StoreError>>, StoreError> {
         let consumer = self
             .stream
             .create_consumer(jetstream::consumer::pull::OrderedConfig {
                 filter_subject,
-                deliver_policy: jetstream::consumer::DeliverPolicy::All,
+                deliver_policy,
                 ..Default::default()
             })
             .await

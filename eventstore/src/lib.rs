@@ -20,5 +20,5 @@ pub use commit::{Commit, StoredCommit};
 pub use error::StoreError;
 pub use jetstream::{
     AppendOutcome, Appended, EncodedCommit, EventStore, Loaded, StreamSettings,
-    DEFAULT_CACHE_CAPACITY,
+    DEFAULT_CACHE_CAPACITY, DEFAULT_READ_STALL,
 };

@@ -1236,3 +1236,137 @@ async fn the_cli_replays_verifies_and_exports() {
     let out = signoff(&binary, &[&"audit", &"verify", &"--config", &config]);
     assert!(!out.status.success());
 }
+
+/// A replay writer that freezes the server (SIGSTOP) when the pass reaches
+/// row `at_row`, and lets it go on (SIGCONT) `freeze` later.
+struct FreezingWriter {
+    out: Vec<u8>,
+    rows: usize,
+    at_row: usize,
+    pid: u32,
+    freeze: Duration,
+    frozen_at: Option<std::time::Instant>,
+}
+
+impl std::io::Write for FreezingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.rows += buf.iter().filter(|b| **b == b'\n').count();
+        if self.rows >= self.at_row && self.frozen_at.is_none() {
+            let signal = |name: &str, pid: u32| {
+                let status = Command::new("kill")
+                    .arg(format!("-{name}"))
+                    .arg(pid.to_string())
+                    .status()
+                    .expect("kill runs");
+                assert!(status.success(), "kill -{name} {pid}");
+            };
+            signal("STOP", self.pid);
+            self.frozen_at = Some(std::time::Instant::now());
+            let (pid, freeze) = (self.pid, self.freeze);
+            std::thread::spawn(move || {
+                std::thread::sleep(freeze);
+                signal("CONT", pid);
+            });
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A whole-log pass whose server goes silent mid-read picks up after the
+/// last commit it saw instead of failing or starting again: a replay read
+/// across a 3 s freeze of the server (the store's read stall at 500 ms, so
+/// the pass gives up on its consumer several times) writes exactly the rows
+/// of an undisturbed replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_log_pass_resumes_after_the_server_goes_silent() {
+    use futures::StreamExt as _;
+    use signoff_engine::{Action, ApprovalCommand, CommandId, RawJson, WorkflowSpec};
+    use signoff_eventstore::{Commit, EventStore, Loaded};
+
+    let env = TestEnv::start().await;
+    // More commits than the pass reads ahead of its rows.
+    const COMMITS: usize = 12_000;
+    let spec = WorkflowSpec::from_json(r#"{"title":"Deploy","approvers":["maria"]}"#).unwrap();
+    let commits: Vec<Commit> = (0..COMMITS)
+        .map(|_| {
+            let request_id = RequestId(uuid::Uuid::new_v4());
+            let submit = ApprovalCommand {
+                command_id: CommandId(uuid::Uuid::new_v4()),
+                request_id,
+                actor: signoff_tests::actor("alice"),
+                at: t0(),
+                action: Action::Submit {
+                    spec: Box::new(spec.clone()),
+                    params: RawJson::parse(r#"{"service":"billing"}"#).unwrap(),
+                },
+            };
+            let events = Loaded::empty(request_id)
+                .aggregate
+                .decide(&submit, &env.directory)
+                .unwrap();
+            Commit {
+                schema_version: signoff_engine::EVENT_SCHEMA_VERSION,
+                request_id,
+                command_id: submit.command_id,
+                command_hash: "test".into(),
+                action: "submit".into(),
+                actor: submit.actor.user.clone(),
+                at: submit.at,
+                events,
+            }
+        })
+        .collect();
+    futures::stream::iter(commits)
+        .map(|commit| {
+            let store = env.store.clone();
+            async move {
+                store
+                    .append(&Loaded::empty(commit.request_id), commit)
+                    .await
+                    .unwrap()
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await;
+
+    let (undisturbed, summary) = replayed(&env, ReplayFilter::default(), ReplayFormat::Jsonl).await;
+    assert_eq!(summary.commits, COMMITS as u64);
+
+    let store = EventStore::open(env.client.clone(), env.store.settings().clone())
+        .await
+        .unwrap()
+        .with_read_stall(Duration::from_millis(500));
+    let freeze = Duration::from_secs(3);
+    let mut writer = FreezingWriter {
+        out: Vec::new(),
+        rows: 0,
+        at_row: 100,
+        pid: env.nats.pid().expect("the server runs"),
+        freeze,
+        frozen_at: None,
+    };
+    let resumed = replay(
+        &store,
+        &ReplayFilter::default(),
+        ReplayFormat::Jsonl,
+        &mut writer,
+    )
+    .await
+    .expect("the pass resumes after the freeze");
+    let frozen_at = writer.frozen_at.expect("the server was frozen mid-pass");
+    // The pass was still reading when the server came back: it went
+    // through the silence, not around it.
+    assert!(
+        frozen_at.elapsed() >= freeze,
+        "the pass ended {:?} after the freeze began",
+        frozen_at.elapsed()
+    );
+    assert_eq!(resumed, summary);
+    assert_eq!(String::from_utf8(writer.out).unwrap(), undisturbed);
+}
