@@ -202,6 +202,14 @@ pub fn sample_commits() -> (Commit, Commit) {
     (submit, approve)
 }
 
+/// When the `n`th request of a filled log was submitted: one millisecond
+/// after the one before, as a gateway's clock stamps requests that arrive
+/// one after another (every request at the same instant would sort the
+/// projector's time-ordered keys by random request id alone).
+pub fn submitted_at(n: usize) -> DateTime<Utc> {
+    t0() + ChronoDuration::milliseconds(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
 /// Writes `requests` pending requests (one submit commit each) through
 /// `EventStore::append`, `in_flight` at once. Returns (commits, events).
 pub async fn fill_pending(
@@ -212,9 +220,9 @@ pub async fn fill_pending(
     let directory = directory();
     let spec = WorkflowSpec::from_json(SPEC).expect("bench spec is valid");
     let events = futures::stream::iter(0..requests)
-        .map(|_| {
+        .map(|n| {
             let mut b = CommitBuilder::new(&directory);
-            let commit = b.commit(REQUESTER, t0(), submit_action(&spec));
+            let commit = b.commit(REQUESTER, submitted_at(n), submit_action(&spec));
             async move {
                 let n = commit.events.len() as u64;
                 store
