@@ -1,6 +1,7 @@
 //! The webhook dispatcher against a real HTTP receiver on loopback that fails
-//! on purpose: every decision arrives, signed, and is accepted exactly once
-//! per idempotency key despite failed attempts and a dispatcher crash; a
+//! on purpose: every decision arrives, signed, and is accepted once per
+//! idempotency key despite failed attempts (once more only if it was
+//! accepted just before a dispatcher crash lost its acknowledgement); a
 //! delivery that never succeeds becomes a dead letter, and a replay delivers
 //! it once the receiver is fixed.
 
@@ -141,6 +142,10 @@ async fn every_decision_is_accepted_once_per_key_despite_failures_and_a_crash() 
 
     // The dispatcher crashes; decisions go on; a new one resumes from the log.
     dispatcher.shutdown().await;
+    // A delivery the receiver accepted just before the crash, whose
+    // acknowledgement the crash lost, is delivered again under the same key
+    // (at least once): only these may be accepted twice.
+    let accepted_before_crash = receiver.accepted.lock().unwrap().clone();
     for i in 6..10 {
         ids.push(decided(&env, &app, &format!("Request {i}"), i).await);
     }
@@ -177,7 +182,16 @@ async fn every_decision_is_accepted_once_per_key_despite_failures_and_a_crash() 
         let accepted = receiver.accepted.lock().unwrap();
         let attempts = receiver.attempts.lock().unwrap();
         for key in &expected {
-            assert_eq!(accepted[key], 1, "accepted exactly once: {key}");
+            let limit = if accepted_before_crash.contains_key(key) {
+                2
+            } else {
+                1
+            };
+            assert!(
+                (1..=limit).contains(&accepted[key]),
+                "accepted {} times, at most {limit}: {key}",
+                accepted[key]
+            );
             assert!(
                 attempts[key] >= 2,
                 "the injected failure was retried: {key}"
