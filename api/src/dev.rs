@@ -161,7 +161,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     } else {
         println!("Press Ctrl-C to stop.");
     }
-    let failed = read_side.ctrl_c_or_failure().await?;
+    let stopped = read_side.ctrl_c_or_failure().await?;
     println!("stopping...");
     handle.shutdown().await;
     if let Some(webhooks) = webhooks {
@@ -170,10 +170,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     read_side.shutdown().await;
     scheduler.shutdown().await;
     nats.kill().await?;
-    match failed {
-        Some(error) => anyhow::bail!("the projector stopped: {error}"),
-        None => Ok(()),
-    }
+    Ok(stopped?)
 }
 
 fn print_connection_info(

@@ -238,13 +238,9 @@ async fn main() -> anyhow::Result<()> {
             let mut read_side = signoff_api::readside::start(&config, &db, http).await?;
             println!("query API: {}", read_side.http_url());
             tracing::info!(db = %db.display(), "projector running; Ctrl-C stops it");
-            let failed = read_side.ctrl_c_or_failure().await?;
+            let stopped = read_side.ctrl_c_or_failure().await?;
             read_side.shutdown().await;
-            match failed {
-                // Exit non-zero: a supervisor restarts it, an operator sees why.
-                Some(error) => anyhow::bail!("the projector stopped: {error}"),
-                None => Ok(()),
-            }
+            Ok(stopped?)
         }
         Command::Rebuild { config, db } => {
             let config = SignoffConfig::load(&config)?;

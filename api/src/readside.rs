@@ -15,6 +15,11 @@ use crate::config::SignoffConfig;
 use crate::http::{self, ApiState};
 use crate::identity::TokenVerifier;
 
+/// The projector of a read side stopped on an error it cannot get past.
+#[derive(Debug, thiserror::Error)]
+#[error("the projector stopped: {0}")]
+pub struct ProjectorStopped(pub String);
+
 /// A running projector and query API.
 pub struct ReadSide {
     pub db: ProjectionDb,
@@ -50,12 +55,14 @@ impl ReadSide {
         std::future::pending().await
     }
 
-    /// Waits for Ctrl-C (`None`) or for the projector to fail (its error):
-    /// what a process running a read side waits on before shutting down.
-    pub async fn ctrl_c_or_failure(&mut self) -> std::io::Result<Option<String>> {
+    /// Waits for Ctrl-C (`Ok(Ok(()))`) or for the projector to fail
+    /// (`Ok(Err(..))`): what a process running a read side waits on before
+    /// shutting down, returning the inner error after it has (so that it
+    /// exits non-zero: a supervisor restarts it, an operator sees why).
+    pub async fn ctrl_c_or_failure(&mut self) -> std::io::Result<Result<(), ProjectorStopped>> {
         tokio::select! {
-            stopped = tokio::signal::ctrl_c() => stopped.map(|()| None),
-            error = self.failed() => Ok(Some(error)),
+            stopped = tokio::signal::ctrl_c() => stopped.map(Ok),
+            error = self.failed() => Ok(Err(ProjectorStopped(error))),
         }
     }
 

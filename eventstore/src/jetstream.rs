@@ -516,17 +516,11 @@ impl EventStore {
         self.watch_subject(self.settings.all_subjects()).await
     }
 
-    /// [`Self::watch_all`] without decoding: each commit as delivered, for
-    /// a reader that decodes on another task than the one draining the
-    /// consumer (decoding costs more than receiving).
-    pub async fn watch_all_encoded(
-        &self,
-    ) -> Result<impl Stream<Item = Result<EncodedCommit, StoreError>>, StoreError> {
-        self.watch_all_encoded_from(1).await
-    }
-
-    /// [`Self::watch_all_encoded`] from stream sequence `start` on: where a
-    /// whole-log pass whose consumer went silent picks up again.
+    /// [`Self::watch_all`] without decoding, from stream sequence `start`
+    /// on (1: the beginning; later: where a whole-log pass whose consumer
+    /// went silent picks up again): each commit as delivered, for a reader
+    /// that decodes on another task than the one draining the consumer
+    /// (decoding costs more than receiving).
     pub async fn watch_all_encoded_from(
         &self,
         start: u64,

@@ -16,6 +16,7 @@ use signoff_api::audit::{
     trail_from_api_at, trail_from_db, verify_pack, verify_projection, Manifest, Mismatch,
     PackError, ReplayFilter, ReplayFormat, ReplayRow, ReplaySummary, REPLAY_COLUMNS,
 };
+use signoff_api::local_nats::LocalNats;
 use signoff_engine::{RequestId, Role, Status};
 use signoff_projections::{keys, AuditRecord, ProjectionDb, GENESIS};
 use signoff_tests::{accepted, signoff_binary, t0, TestEnv};
@@ -1237,36 +1238,24 @@ async fn the_cli_replays_verifies_and_exports() {
     assert!(!out.status.success());
 }
 
-/// A replay writer that freezes the server (SIGSTOP) when the pass reaches
-/// row `at_row`, and lets it go on (SIGCONT) `freeze` later.
-struct FreezingWriter {
+/// A replay writer that freezes the server (SIGSTOP) when the pass has
+/// written `at_row` rows, and says when it did.
+struct FreezingWriter<'a> {
     out: Vec<u8>,
     rows: usize,
     at_row: usize,
-    pid: u32,
-    freeze: Duration,
-    frozen_at: Option<std::time::Instant>,
+    nats: &'a LocalNats,
+    frozen: Option<tokio::sync::oneshot::Sender<std::time::Instant>>,
 }
 
-impl std::io::Write for FreezingWriter {
+impl std::io::Write for FreezingWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.rows += buf.iter().filter(|b| **b == b'\n').count();
-        if self.rows >= self.at_row && self.frozen_at.is_none() {
-            let signal = |name: &str, pid: u32| {
-                let status = Command::new("kill")
-                    .arg(format!("-{name}"))
-                    .arg(pid.to_string())
-                    .status()
-                    .expect("kill runs");
-                assert!(status.success(), "kill -{name} {pid}");
-            };
-            signal("STOP", self.pid);
-            self.frozen_at = Some(std::time::Instant::now());
-            let (pid, freeze) = (self.pid, self.freeze);
-            std::thread::spawn(move || {
-                std::thread::sleep(freeze);
-                signal("CONT", pid);
-            });
+        if self.rows >= self.at_row {
+            if let Some(frozen) = self.frozen.take() {
+                self.nats.pause().expect("SIGSTOP");
+                let _ = frozen.send(std::time::Instant::now());
+            }
         }
         self.out.extend_from_slice(buf);
         Ok(buf.len())
@@ -1343,29 +1332,40 @@ async fn a_whole_log_pass_resumes_after_the_server_goes_silent() {
         .unwrap()
         .with_read_stall(Duration::from_millis(500));
     let freeze = Duration::from_secs(3);
+    let (frozen, frozen_at) = tokio::sync::oneshot::channel();
     let mut writer = FreezingWriter {
         out: Vec::new(),
         rows: 0,
         at_row: 100,
-        pid: env.nats.pid().expect("the server runs"),
-        freeze,
-        frozen_at: None,
+        nats: &env.nats,
+        frozen: Some(frozen),
     };
-    let resumed = replay(
-        &store,
-        &ReplayFilter::default(),
-        ReplayFormat::Jsonl,
-        &mut writer,
-    )
-    .await
-    .expect("the pass resumes after the freeze");
-    let frozen_at = writer.frozen_at.expect("the server was frozen mid-pass");
+    // The server goes on (SIGCONT) `freeze` after the writer froze it; this
+    // runs while the pass waits on the silent server.
+    let thawing = async {
+        let frozen_at = frozen_at.await.expect("the pass reaches its 100th row");
+        tokio::time::sleep(freeze).await;
+        env.nats.resume().expect("SIGCONT");
+        frozen_at
+    };
+    let replaying = async {
+        let summary = replay(
+            &store,
+            &ReplayFilter::default(),
+            ReplayFormat::Jsonl,
+            &mut writer,
+        )
+        .await
+        .expect("the pass resumes after the freeze");
+        (summary, std::time::Instant::now())
+    };
+    let (frozen_at, (resumed, ended_at)) = tokio::join!(thawing, replaying);
     // The pass was still reading when the server came back: it went
     // through the silence, not around it.
     assert!(
-        frozen_at.elapsed() >= freeze,
+        ended_at.duration_since(frozen_at) >= freeze,
         "the pass ended {:?} after the freeze began",
-        frozen_at.elapsed()
+        ended_at.duration_since(frozen_at)
     );
     assert_eq!(resumed, summary);
     assert_eq!(String::from_utf8(writer.out).unwrap(), undisturbed);
