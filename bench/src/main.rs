@@ -12,6 +12,7 @@
 //!
 //! Layout: `world` (servers, identity, engine-built commits), `drive` (the
 //! command mix, closed and open loop), `targets` (raw log, gateway, peer),
+//! `relay` (the gateway's request/reply shape without its work),
 //! `readpath` (raw read, catch-up, audit, load cost), `memory`, `postgres`,
 //! `plot` (SVG), this file (the plan, the table, the files written).
 
@@ -26,6 +27,7 @@ mod memory;
 mod plot;
 mod postgres;
 mod readpath;
+mod relay;
 mod targets;
 mod world;
 
@@ -335,9 +337,30 @@ struct Sweeps {
     raw_always: Vec<(usize, RunResult)>,
     gw_always: Vec<(usize, RunResult)>,
     raw_default: Vec<(usize, RunResult)>,
+    relay_default: Vec<(usize, RunResult)>,
     gw_default: Vec<(usize, RunResult)>,
     peer: Vec<(usize, RunResult)>,
     sizes: (usize, usize),
+}
+
+/// The relay's rows beside a default-sync command figure: the floor's rate
+/// against the raw publish (the most any gateway of this shape reaches here)
+/// and signoff's rate against the floor (what signoff's own work costs).
+fn relay_rows(table: &mut Table, shape: &str, relay: f64, raw: f64, signoff: f64) {
+    table
+        .add(
+            format!("relay floor (request/reply + append, no engine), default sync, {shape}"),
+            relay,
+            "cmds/s",
+        )
+        .ratio("raw default sync", relay / raw);
+    table
+        .add(
+            format!("commands against the relay floor, default sync, {shape}"),
+            signoff,
+            "cmds/s",
+        )
+        .ratio("relay floor", signoff / relay);
 }
 
 /// 1, 2 and 7: the command mix on raw JetStream, the gateway and the peer.
@@ -373,6 +396,10 @@ async fn command_phase(
     let gw_default = Arc::new(targets::Gateway::new(
         world::connect(&default.nats.url()).await?,
     ));
+    // The floor between the two: the gateway's request/reply shape, none of
+    // its work (default sync, where the target is CPU and not the fsync).
+    let relay_service = relay::RelayService::start(&default.nats.url()).await?;
+    let relay_default = Arc::new(relay::Relay::new(&default.nats.url()).await?);
     let (submit_size, approve_size) = raw_always.sizes();
     eprintln!("commit sizes: submit {submit_size} B, approve {approve_size} B");
     let pg = postgres::LocalPostgres::start().await?;
@@ -387,11 +414,13 @@ async fn command_phase(
     // fsync rate swings) hits every target alike.
     let (mut sw_raw_always, mut sw_gw_always, mut sw_raw_default, mut sw_gw_default, mut sw_peer) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut sw_relay_default = Vec::new();
     for &c in &plan.sweep_callers {
         let n = plan.sweep_requests;
         sw_raw_always.extend(sweep("raw JetStream, sync always", &raw_always, n, &[c]).await?);
         sw_gw_always.extend(sweep("signoff, sync always", &gw_always, n, &[c]).await?);
         sw_raw_default.extend(sweep("raw JetStream, default sync", &raw_default, n, &[c]).await?);
+        sw_relay_default.extend(sweep("relay floor, default sync", &relay_default, n, &[c]).await?);
         sw_gw_default.extend(sweep("signoff, default sync", &gw_default, n, &[c]).await?);
         let pool = pg.pool(c.clamp(2, 100) as u32).await?;
         let peer = Arc::new(targets::Peer::new(pool.clone()));
@@ -404,6 +433,7 @@ async fn command_phase(
     let (c_ga, gw_a) = best(&sw_gw_always);
     let (c_rd, raw_d) = best(&sw_raw_default);
     let (c_gd, gw_d) = best(&sw_gw_default);
+    let (c_fd, relay_d) = best(&sw_relay_default);
     let (c_p, peer_best) = best(&sw_peer);
     table
         .add(
@@ -435,6 +465,13 @@ async fn command_phase(
         )
         .ratio("raw default sync", gw_d / raw_d)
         .target(">= 0.50x raw pipelined", gw_d >= 0.5 * raw_d);
+    relay_rows(
+        table,
+        &format!("N={n} (at {c_fd} callers)"),
+        relay_d,
+        raw_d,
+        gw_d,
+    );
     table
         .add(
             format!("peer cqrs-es + postgres-es, N={n} (at {c_p} callers)"),
@@ -451,6 +488,7 @@ async fn command_phase(
     let big_raw_a = closed_loop(raw_always.clone(), big, bc).await?;
     let big_gw_a = closed_loop(gw_always.clone(), big, bc).await?;
     let big_raw_d = closed_loop(raw_default.clone(), big, bc).await?;
+    let big_relay_d = closed_loop(relay_default.clone(), big, bc).await?;
     let big_gw_d = closed_loop(gw_default.clone(), big, bc).await?;
     let pool = pg.pool(bc.clamp(2, 100) as u32).await?;
     let before = postgres::LocalPostgres::count_events(&pool).await?;
@@ -500,6 +538,13 @@ async fn command_phase(
             ">= 0.50x raw",
             big_gw_d.throughput() >= 0.5 * big_raw_d.throughput(),
         );
+    relay_rows(
+        table,
+        &format!("N={big}, {bc} callers"),
+        big_relay_d.throughput(),
+        big_raw_d.throughput(),
+        big_gw_d.throughput(),
+    );
     table
         .add(
             format!("peer cqrs-es + postgres-es, N={big}, {bc} callers"),
@@ -576,11 +621,13 @@ async fn command_phase(
     for g in gateways {
         g.shutdown().await;
     }
+    relay_service.shutdown().await;
     drop(pg);
     Ok(Sweeps {
         raw_always: sw_raw_always,
         gw_always: sw_gw_always,
         raw_default: sw_raw_default,
+        relay_default: sw_relay_default,
         gw_default: sw_gw_default,
         peer: sw_peer,
         sizes: (submit_size, approve_size),
@@ -878,45 +925,41 @@ async fn main() -> anyhow::Result<()> {
     let (submit_size, approve_size) = sweeps.sizes;
 
     // --- 3+4: the big log: raw read, catch-up, audit -------------------
-    eprintln!("== filling a log with {} pending requests", plan.background);
-    let big_log = Server::start(dir.path(), "big", false).await?;
-    let fill_started = Instant::now();
-    let (commits, events) = world::fill_pending(&big_log.store, plan.background, 512).await?;
-    let fill_secs = fill_started.elapsed().as_secs_f64();
-    table.add(
-        format!("fill: {commits} submit commits through EventStore::append (512 in flight, default sync)"),
-        commits as f64 / fill_secs,
-        "commits/s",
-    );
     let phase = |name: &str| args.phases.iter().any(|p| p == name);
-    let raw_read_rate = if phase("readpath") {
-        Some(
-            readpath_phase(
-                dir.path(),
-                &big_log,
-                commits,
-                events,
-                args.projection_cache_mib,
-                &mut table,
+    // Kept to the end of the run: its server goes with it.
+    let mut big_log = None;
+    if ["readpath", "load", "memory"].into_iter().any(phase) {
+        eprintln!("== filling a log with {} pending requests", plan.background);
+        let log = big_log.insert(Server::start(dir.path(), "big", false).await?);
+        let fill_started = Instant::now();
+        let (commits, events) = world::fill_pending(&log.store, plan.background, 512).await?;
+        let fill_secs = fill_started.elapsed().as_secs_f64();
+        table.add(
+            format!("fill: {commits} submit commits through EventStore::append (512 in flight, default sync)"),
+            commits as f64 / fill_secs,
+            "commits/s",
+        );
+        let raw_read_rate = if phase("readpath") {
+            Some(
+                readpath_phase(
+                    dir.path(),
+                    log,
+                    commits,
+                    events,
+                    args.projection_cache_mib,
+                    &mut table,
+                )
+                .await?,
             )
-            .await?,
-        )
-    } else {
-        None
-    };
-    if phase("load") {
-        load_phase(&plan, dir.path(), &big_log, &mut table).await?;
-    }
-    if phase("memory") {
-        memory_phase(
-            &plan,
-            dir.path(),
-            &big_log,
-            commits,
-            raw_read_rate,
-            &mut table,
-        )
-        .await?;
+        } else {
+            None
+        };
+        if phase("load") {
+            load_phase(&plan, dir.path(), log, &mut table).await?;
+        }
+        if phase("memory") {
+            memory_phase(&plan, dir.path(), log, commits, raw_read_rate, &mut table).await?;
+        }
     }
 
     // --- the table, the plot, the files ----------------------------------
@@ -981,6 +1024,7 @@ async fn main() -> anyhow::Result<()> {
         ("raw-always", &sweeps.raw_always),
         ("signoff-always", &sweeps.gw_always),
         ("raw-default", &sweeps.raw_default),
+        ("relay-default", &sweeps.relay_default),
         ("signoff-default", &sweeps.gw_default),
         ("peer", &sweeps.peer),
     ]

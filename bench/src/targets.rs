@@ -6,6 +6,8 @@
 //!   No decoding, no deciding: the limit of the design.
 //! - [`Gateway`]: the real command path: JSON command with a JWT over NATS
 //!   request/reply to `signoff gateway`'s code, load, decide, append, reply.
+//! - [`crate::relay::Relay`] (its own module): the gateway's shape with
+//!   none of its work, the floor between the two.
 //! - [`Peer`]: the same aggregate driven by cqrs-es's `CqrsFramework` on
 //!   postgres-es against a local PostgreSQL.
 
@@ -124,22 +126,30 @@ impl Gateway {
 
 impl Target for Gateway {
     fn submit(&self, request: Uuid) -> BoxFuture<'_, anyhow::Result<u64>> {
-        let body = format!(
-            r#"{{"commandId":"{}","requestId":"{request}","spec":{},"params":{}}}"#,
-            Uuid::new_v4(),
-            world::SPEC,
-            world::PARAMS
-        );
-        Self::send(&self.requester, "submit", body).boxed()
+        Self::send(&self.requester, "submit", submit_body(request)).boxed()
     }
 
     fn approve(&self, request: Uuid, _after: u64) -> BoxFuture<'_, anyhow::Result<u64>> {
-        let body = format!(
-            r#"{{"commandId":"{}","requestId":"{request}","comment":"ok"}}"#,
-            Uuid::new_v4()
-        );
-        Self::send(&self.approver, "approve", body).boxed()
+        Self::send(&self.approver, "approve", approve_body(request)).boxed()
     }
+}
+
+/// The JSON body of the mix's submit of `request` (a fresh command id).
+pub fn submit_body(request: Uuid) -> String {
+    format!(
+        r#"{{"commandId":"{}","requestId":"{request}","spec":{},"params":{}}}"#,
+        Uuid::new_v4(),
+        world::SPEC,
+        world::PARAMS
+    )
+}
+
+/// The JSON body of the mix's approval of `request`.
+pub fn approve_body(request: Uuid) -> String {
+    format!(
+        r#"{{"commandId":"{}","requestId":"{request}","comment":"ok"}}"#,
+        Uuid::new_v4()
+    )
 }
 
 pub struct Peer {

@@ -7,7 +7,12 @@
 //!
 //! ```sh
 //! cd bench/kv-compare && cargo run --release -- sled     # also: sled-ht, sled-big, fjall, redb
+//! KV_VARIANT=noidx cargo run --release -- sled          # prices one part of the pattern
 //! ```
+//!
+//! `KV_VARIANT` holds any of: `small` (a 300 B request record and a 200 B
+//! audit record instead of 1.3 KB and 800 B), `nox` (no `x:` locator
+//! insert; the lookup stays), `noidx` (none of the four index keys).
 //!
 //! No fold, no decoding: the upper bound each store puts on catch-up.
 
@@ -22,12 +27,15 @@ const N: u64 = 200_000;
 const BATCH: u64 = 1000;
 
 fn items(i: u64, rng: &mut impl RngCore) -> (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>) {
+    let variant = std::env::var("KV_VARIANT").unwrap_or_default();
+    let (small, no_locator, no_indexes) =
+        (variant.contains("small"), variant.contains("nox"), variant.contains("noidx"));
     let mut id = [0u8; 16];
     rng.fill_bytes(&mut id);
     let ms = (1_700_000_000_000u64 + i).to_be_bytes();
-    let mut v = vec![0u8; 1300];
+    let mut v = vec![0u8; if small { 300 } else { 1300 }];
     rng.fill_bytes(&mut v[..200]);
-    let mut a = vec![b'x'; 800];
+    let mut a = vec![b'x'; if small { 200 } else { 800 }];
     rng.fill_bytes(&mut a[..100]);
     let x = [b"x:".as_slice(), &id].concat();
     let kv = vec![
@@ -39,6 +47,11 @@ fn items(i: u64, rng: &mut impl RngCore) -> (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>) {
         ([b"t:0123456789abcdef".as_slice(), &ms, &id].concat(), vec![]),
         ([b"i:u:bob\0".as_slice(), &ms, &id].concat(), vec![]),
     ];
+    let kv = kv
+        .into_iter()
+        .filter(|(k, _)| !(no_locator && k.starts_with(b"x:")))
+        .filter(|(k, _)| !(no_indexes && [b"s:", b"q:", b"t:", b"i:"].iter().any(|p| k.starts_with(*p))))
+        .collect();
     (x, kv)
 }
 
