@@ -343,6 +343,34 @@ struct Sweeps {
     sizes: (usize, usize),
 }
 
+/// CPU time per command of one closed-loop run, in microseconds.
+#[derive(Clone, Copy)]
+struct CpuPerCommand {
+    /// This process: the callers, and the gateway or relay where it serves.
+    bench_us: f64,
+    /// The nats-server the run goes through.
+    server_us: f64,
+}
+
+/// Runs `run`, reading this process's and the server's CPU time around it
+/// (`/proc/<pid>/stat`, in ticks of 10 ms: a run of 20,000 commands spends
+/// a few hundred of them).
+async fn with_cpu(
+    server_pid: u32,
+    run: impl std::future::Future<Output = anyhow::Result<RunResult>>,
+) -> anyhow::Result<(RunResult, CpuPerCommand)> {
+    let me = std::process::id();
+    let (bench_before, server_before) = (memory::cpu_ticks(me)?, memory::cpu_ticks(server_pid)?);
+    let result = run.await?;
+    let (bench_after, server_after) = (memory::cpu_ticks(me)?, memory::cpu_ticks(server_pid)?);
+    let per_command = |ticks: u64| ticks as f64 * 10_000.0 / result.commands.max(1) as f64;
+    let cpu = CpuPerCommand {
+        bench_us: per_command(bench_after - bench_before),
+        server_us: per_command(server_after - server_before),
+    };
+    Ok((result, cpu))
+}
+
 /// The relay's rows beside a default-sync command figure: the floor's rate
 /// against the raw publish (the most any gateway of this shape reaches here)
 /// and signoff's rate against the floor (what signoff's own work costs).
@@ -487,9 +515,14 @@ async fn command_phase(
     eprintln!("== commands: {big} requests, {bc} callers");
     let big_raw_a = closed_loop(raw_always.clone(), big, bc).await?;
     let big_gw_a = closed_loop(gw_always.clone(), big, bc).await?;
-    let big_raw_d = closed_loop(raw_default.clone(), big, bc).await?;
-    let big_relay_d = closed_loop(relay_default.clone(), big, bc).await?;
-    let big_gw_d = closed_loop(gw_default.clone(), big, bc).await?;
+    let server = default
+        .nats
+        .pid()
+        .context("the default-sync server's pid")?;
+    let (big_raw_d, cpu_raw) = with_cpu(server, closed_loop(raw_default.clone(), big, bc)).await?;
+    let (big_relay_d, cpu_relay) =
+        with_cpu(server, closed_loop(relay_default.clone(), big, bc)).await?;
+    let (big_gw_d, cpu_gw) = with_cpu(server, closed_loop(gw_default.clone(), big, bc)).await?;
     let pool = pg.pool(bc.clamp(2, 100) as u32).await?;
     let before = postgres::LocalPostgres::count_events(&pool).await?;
     let big_peer = closed_loop(Arc::new(targets::Peer::new(pool.clone())), big, bc).await?;
@@ -545,6 +578,21 @@ async fn command_phase(
         big_raw_d.throughput(),
         big_gw_d.throughput(),
     );
+    for (what, cpu) in [
+        ("raw publish", cpu_raw),
+        ("relay floor", cpu_relay),
+        ("signoff command", cpu_gw),
+    ] {
+        table.add(
+            format!("CPU per {what}, default sync, N={big}, {bc} callers (bench process + nats-server)"),
+            cpu.bench_us + cpu.server_us,
+            "us",
+        )
+        .ratio(
+            format!("{:.1} + {:.1} us; raw publish", cpu.bench_us, cpu.server_us),
+            (cpu.bench_us + cpu.server_us) / (cpu_raw.bench_us + cpu_raw.server_us),
+        );
+    }
     table
         .add(
             format!("peer cqrs-es + postgres-es, N={big}, {bc} callers"),

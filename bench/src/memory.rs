@@ -38,8 +38,8 @@ pub fn peak_rss_mib(pid: u32) -> anyhow::Result<f64> {
     Ok(status_kib(pid, "VmHWM:")? as f64 / 1024.0)
 }
 
-/// utime + stime of `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+/// utime + stime of `pid`, in clock ticks (`USER_HZ`: 100 per second).
+pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after = stat.rsplit_once(')').context("malformed stat")?.1;
     let fields: Vec<&str> = after.split_whitespace().collect();
