@@ -158,6 +158,6 @@ impl Folder {
     }
 
     pub fn submitted(&self) -> Option<&RequestSubmitted> {
-        self.state.submitted.as_ref()
+        self.state.submitted.as_deref()
     }
 }

@@ -4,6 +4,7 @@
 //! after an approval, and nothing else.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -69,7 +70,10 @@ pub struct StageProgress {
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRequest {
     pub status: Status,
-    pub submitted: Option<RequestSubmitted>,
+    /// Shared: a submission never changes once folded, so a copy of the
+    /// request (the gateway makes one per command it appends) shares the
+    /// spec, plan, parameters and context instead of copying them.
+    pub submitted: Option<Arc<RequestSubmitted>>,
     /// Index of the stage being decided (equals the stage count once all approved).
     pub current_stage: u32,
     pub stages: Vec<StageProgress>,
@@ -162,7 +166,7 @@ impl ApprovalRequest {
                 self.status = S::Pending;
                 self.stages = vec![StageProgress::default(); submitted.plan.stages.len()];
                 self.current_stage = 0;
-                self.submitted = Some(*submitted);
+                self.submitted = Some(Arc::from(submitted));
             }
             E::ApprovalGranted(vote) => self.stages[vote.stage as usize].approvals.push(vote),
             E::RejectionRecorded(vote) => self.stages[vote.stage as usize].rejections.push(vote),
