@@ -503,21 +503,13 @@ fn accepted(
     events: Vec<String>,
     after: &ApprovalAggregate,
 ) -> Accepted {
-    let state = &after.state;
     Accepted {
         request_id: command.request_id.0,
         command_id: command.command_id.0,
         sequence,
         duplicate,
         events,
-        state: StateSummary {
-            status: state.status,
-            current_stage: state.current_stage,
-            stage_count: state.plan().map_or(0, |p| p.stages.len() as u32),
-            escalation_level: state.escalation_level,
-            decided_at: state.decided_at,
-            params_hash: state.submitted.as_ref().map(|s| s.params_hash.clone()),
-        },
+        state: StateSummary::from(&after.state),
     }
 }
 

@@ -20,14 +20,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::jetstream;
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
-use signoff_engine::{RequestId, EVENT_SCHEMA_VERSION};
-use signoff_eventstore::commit::{CONTENT_TYPE, HEADER_ACTION, HEADER_SCHEMA};
+use signoff_engine::RequestId;
+use signoff_eventstore::commit::publish_message;
 use signoff_eventstore::{Commit, Loaded, StreamSettings};
 use signoff_schemas::subjects::AUTHORIZATION_HEADER;
 use signoff_schemas::{Accepted, ErrorReply, Reply, StateSummary};
@@ -48,30 +48,18 @@ const MAX_IN_FLIGHT: usize = 256;
 /// What the relay appends and answers for one action.
 struct Canned {
     payload: Bytes,
-    action: &'static str,
+    action: String,
     events: Vec<String>,
     state: StateSummary,
 }
 
 impl Canned {
     fn new(commit: &Commit, after: &Loaded) -> anyhow::Result<Self> {
-        let state = &after.aggregate.state;
         Ok(Self {
             payload: commit.encode()?.into(),
-            action: if commit.action == "submit" {
-                "submit"
-            } else {
-                "approve"
-            },
+            action: commit.action.clone(),
             events: commit.events.iter().map(|e| e.name().to_owned()).collect(),
-            state: StateSummary {
-                status: state.status,
-                current_stage: state.current_stage,
-                stage_count: state.plan().map_or(0, |p| p.stages.len() as u32),
-                escalation_level: state.escalation_level,
-                decided_at: state.decided_at,
-                params_hash: state.submitted.as_ref().map(|s| s.params_hash.clone()),
-            },
+            state: StateSummary::from(&after.aggregate.state),
         })
     }
 }
@@ -196,13 +184,12 @@ impl Relaying {
             other => anyhow::bail!("no such action: {other:?}"),
         };
         let command_id = Uuid::new_v4();
-        let publish = PublishMessage::build()
-            .payload(canned.payload.clone())
-            .message_id(command_id.to_string())
-            .expected_last_subject_sequence(expected)
-            .header(HEADER_SCHEMA, EVENT_SCHEMA_VERSION.to_string().as_str())
-            .header(HEADER_ACTION, canned.action)
-            .header("Content-Type", CONTENT_TYPE);
+        let publish = publish_message(
+            canned.payload.clone(),
+            command_id.to_string(),
+            expected,
+            &canned.action,
+        );
         let ack = self
             .js
             .send_publish(self.settings.subject(RequestId(request)), publish)

@@ -13,14 +13,14 @@
 
 use std::sync::Arc;
 
-use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::jetstream;
 use bytes::Bytes;
 use chrono::Utc;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use signoff_api::client::CommandClient;
 use signoff_engine::{RequestId, WorkflowSpec};
-use signoff_eventstore::commit::{CONTENT_TYPE, HEADER_ACTION, HEADER_SCHEMA};
+use signoff_eventstore::commit::publish_message;
 use signoff_eventstore::{ApprovalAggregate, StreamSettings};
 use signoff_schemas::Reply;
 use uuid::Uuid;
@@ -67,16 +67,7 @@ impl RawLog {
         payload: Bytes,
         action: &str,
     ) -> anyhow::Result<u64> {
-        let message = PublishMessage::build()
-            .payload(payload)
-            .message_id(Uuid::new_v4().to_string())
-            .expected_last_subject_sequence(expected)
-            .header(
-                HEADER_SCHEMA,
-                signoff_engine::EVENT_SCHEMA_VERSION.to_string().as_str(),
-            )
-            .header(HEADER_ACTION, action)
-            .header("Content-Type", CONTENT_TYPE);
+        let message = publish_message(payload, Uuid::new_v4().to_string(), expected, action);
         let ack = self
             .js
             .send_publish(self.settings.subject(RequestId(request)), message)

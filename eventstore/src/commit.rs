@@ -15,6 +15,26 @@ pub const CONTENT_TYPE: &str = "application/msgpack";
 /// Deepest MessagePack nesting a stored commit may have.
 pub const MAX_COMMIT_DEPTH: usize = 64;
 
+/// The JetStream message of one encoded commit: the concurrency header
+/// (`Nats-Expected-Last-Subject-Sequence`: the request's last sequence the
+/// command was decided on, 0 for none), the idempotency header
+/// (`Nats-Msg-Id`: the command id), the schema version, the action and the
+/// content type.
+pub fn publish_message(
+    payload: bytes::Bytes,
+    message_id: String,
+    expected_last: u64,
+    action: &str,
+) -> async_nats::jetstream::message::PublishMessage {
+    async_nats::jetstream::message::PublishMessage::build()
+        .payload(payload)
+        .message_id(message_id)
+        .expected_last_subject_sequence(expected_last)
+        .header(HEADER_SCHEMA, EVENT_SCHEMA_VERSION.to_string().as_str())
+        .header(HEADER_ACTION, action)
+        .header("Content-Type", CONTENT_TYPE)
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Commit {

@@ -8,13 +8,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage, stream};
+use async_nats::jetstream::{self, context::PublishErrorKind, stream};
 use futures::{Stream, StreamExt};
 use signoff_engine::{CommandId, RequestId, EVENT_SCHEMA_VERSION};
 use tracing::{debug, instrument};
 
 use crate::aggregate::ApprovalAggregate;
-use crate::commit::{Commit, StoredCommit, CONTENT_TYPE, HEADER_ACTION, HEADER_SCHEMA};
+use crate::commit::{publish_message, Commit, StoredCommit};
 use crate::error::StoreError;
 
 /// Oldest nats-server signoff runs against, and why.
@@ -460,13 +460,12 @@ impl EventStore {
         commit: &Commit,
     ) -> Result<Appended, StoreError> {
         debug_assert_eq!(commit.schema_version, EVENT_SCHEMA_VERSION);
-        let message = PublishMessage::build()
-            .payload(commit.encode()?.into())
-            .message_id(commit.command_id.to_string())
-            .expected_last_subject_sequence(expected_last)
-            .header(HEADER_SCHEMA, EVENT_SCHEMA_VERSION.to_string().as_str())
-            .header(HEADER_ACTION, commit.action.as_str())
-            .header("Content-Type", CONTENT_TYPE);
+        let message = publish_message(
+            commit.encode()?.into(),
+            commit.command_id.to_string(),
+            expected_last,
+            &commit.action,
+        );
         let subject = self.settings.subject(request_id);
         let ack = match self.js.send_publish(subject, message).await {
             Ok(future) => future.await,

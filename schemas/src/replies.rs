@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use signoff_engine::Status;
+use signoff_engine::{ApprovalRequest, Status};
 use uuid::Uuid;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -40,6 +40,19 @@ pub struct StateSummary {
     pub escalation_level: u32,
     pub decided_at: Option<DateTime<Utc>>,
     pub params_hash: Option<String>,
+}
+
+impl From<&ApprovalRequest> for StateSummary {
+    fn from(state: &ApprovalRequest) -> Self {
+        Self {
+            status: state.status,
+            current_stage: state.current_stage,
+            stage_count: state.plan().map_or(0, |p| p.stages.len() as u32),
+            escalation_level: state.escalation_level,
+            decided_at: state.decided_at,
+            params_hash: state.submitted.as_ref().map(|s| s.params_hash.clone()),
+        }
+    }
 }
 
 /// The command was refused and nothing was written.
