@@ -453,7 +453,8 @@ async fn retry_or_fail(e: StoreError, unavailable: &mut u32) -> Option<Reply> {
 /// `canonical_hash` of `{"action": action, "body": <payload as JSON, or null>}`,
 /// written straight into the hasher (no canonical text, no string per key or
 /// scalar); the same bytes as the engine's `canonical_json` (unit test).
-fn command_hash(action: &str, payload: &[u8]) -> String {
+/// Public, like [`to_action`] and [`accepted`], for the bench's per-step costs.
+pub fn command_hash(action: &str, payload: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let body: serde_json::Value =
         serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null);
@@ -464,10 +465,11 @@ fn command_hash(action: &str, payload: &[u8]) -> String {
     hasher.update(b",\"body\":");
     signoff_engine::raw_json::hash_canonical(&body, &mut hasher);
     hasher.update(b"}");
-    format!("sha256:{}", hex::encode(hasher.finalize()))
+    signoff_engine::raw_json::sha256_text(&hasher.finalize())
 }
 
-fn to_action(body: CommandBody) -> Action {
+/// The engine's action of a decoded command body.
+pub fn to_action(body: CommandBody) -> Action {
     match body {
         CommandBody::Submit(b) => Action::Submit {
             spec: Box::new(b.spec),
@@ -496,7 +498,9 @@ fn event_names(events: &[ApprovalEvent]) -> Vec<String> {
     events.iter().map(|e| e.name().to_owned()).collect()
 }
 
-fn accepted(
+/// The reply to a command stored at `sequence` (or found stored, `duplicate`),
+/// with the request as it stands after it.
+pub fn accepted(
     command: &ApprovalCommand,
     sequence: u64,
     duplicate: bool,

@@ -1,6 +1,7 @@
 //! The CPU cost of each step a commit takes on the read path (catch-up,
-//! audit replay, audit verify), outside NATS and sled: one thread, no
-//! server, the bench's own submit commit. Each figure is the fastest of five
+//! audit replay, audit verify), outside NATS and sled, and of each step the
+//! gateway takes for a command ([`command_steps`]): one thread, no server,
+//! the bench's own commands and commits. Each figure is the fastest of five
 //! passes (the least disturbed by the machine), in nanoseconds per
 //! operation. `signoff-bench --only costs`; run it under
 //! `valgrind --tool=callgrind` for instruction counts that repeat exactly.
@@ -133,6 +134,18 @@ pub fn measure(iterations: usize) -> anyhow::Result<Vec<(String, f64)>> {
         }),
     );
     add(
+        "write one timestamp as JSON, signoff_engine::time::serialize".into(),
+        per_call(iterations, || {
+            let mut text = Vec::with_capacity(32);
+            signoff_engine::time::serialize(
+                black_box(&at),
+                &mut serde_json::Serializer::new(&mut text),
+            )
+            .expect("serializes");
+            black_box(text);
+        }),
+    );
+    add(
         "read one timestamp, chrono's parser".into(),
         per_call(iterations, || {
             black_box(
@@ -148,5 +161,116 @@ pub fn measure(iterations: usize) -> anyhow::Result<Vec<(String, f64)>> {
             black_box(signoff_engine::time::parse(black_box(at_text.as_str())).expect("parses"));
         }),
     );
+    Ok(costs)
+}
+
+/// (what, nanoseconds per operation) of each step the gateway takes for the
+/// mix's two commands, outside NATS: one thread, the bench's own bodies,
+/// token and directory, the request as the gateway holds it. What the
+/// gateway spends beyond these in a real run is cache misses and the
+/// connection's work, shared with the relay floor.
+pub fn command_steps(iterations: usize) -> anyhow::Result<Vec<(String, f64)>> {
+    use signoff_api::gateway::{accepted, command_hash, to_action};
+    use signoff_engine::{ApprovalCommand, CommandId, RequestId, EVENT_SCHEMA_VERSION};
+    use signoff_eventstore::Loaded;
+    use signoff_schemas::{CommandBody, Reply};
+
+    let verifier = signoff_api::identity::TokenVerifier::new(&world::auth())?;
+    let issuer = world::issuer();
+    let requester = format!("Bearer {}", issuer.issue(world::REQUESTER, &[], 3600));
+    let approver = format!("Bearer {}", issuer.issue(world::APPROVER, &[], 3600));
+    let directory = world::directory();
+    let request = uuid::Uuid::new_v4();
+    let mut costs = Vec::new();
+    let mut loaded = Loaded::empty(RequestId(request));
+    for (action, body, token) in [
+        ("submit", crate::targets::submit_body(request), &requester),
+        ("approve", crate::targets::approve_body(request), &approver),
+    ] {
+        let body = body.into_bytes();
+        let mut add = |what: &str, ns: f64| costs.push((format!("command: {action}, {what}"), ns));
+        add(
+            "verify the token (cached)",
+            per_call(iterations, || {
+                black_box(
+                    verifier
+                        .verify_header(Some(black_box(token)))
+                        .expect("valid"),
+                );
+            }),
+        );
+        add(
+            &format!("decode the body ({} B)", body.len()),
+            per_call(iterations, || {
+                black_box(CommandBody::decode(action, black_box(&body)).expect("decodes"));
+            }),
+        );
+        add(
+            "hash the command",
+            per_call(iterations, || {
+                black_box(command_hash(action, black_box(&body)));
+            }),
+        );
+        let decoded = CommandBody::decode(action, &body)?;
+        let (command_id, request_id) = decoded.ids();
+        let command = ApprovalCommand {
+            command_id: CommandId(command_id),
+            request_id: RequestId(request_id),
+            actor: verifier.verify_header(Some(token))?,
+            at: chrono::Utc::now(),
+            action: to_action(decoded),
+        };
+        add(
+            "decide",
+            per_call(iterations, || {
+                black_box(
+                    loaded
+                        .aggregate
+                        .decide(black_box(&command), &directory)
+                        .expect("decides"),
+                );
+            }),
+        );
+        let commit = Commit {
+            schema_version: EVENT_SCHEMA_VERSION,
+            request_id: command.request_id,
+            command_id: command.command_id,
+            command_hash: command_hash(action, &body),
+            action: action.into(),
+            actor: command.actor.user.clone(),
+            at: command.at,
+            events: loaded.aggregate.decide(&command, &directory)?,
+        };
+        let sequence = loaded.last_sequence + 1;
+        add(
+            "encode the commit",
+            per_call(iterations, || {
+                black_box(black_box(&commit).encode().expect("encodes"));
+            }),
+        );
+        add(
+            "copy the request and fold the commit",
+            per_call(iterations, || {
+                let mut next = black_box(&loaded).clone();
+                next.fold(sequence, commit.clone());
+                black_box(next);
+            }),
+        );
+        let names: Vec<String> = commit.events.iter().map(|e| e.name().to_owned()).collect();
+        loaded.fold(sequence, commit);
+        add(
+            "build and write the reply",
+            per_call(iterations, || {
+                let reply = Reply::Accepted(accepted(
+                    &command,
+                    sequence,
+                    false,
+                    names.clone(),
+                    &loaded.aggregate,
+                ));
+                black_box(serde_json::to_vec(&reply).expect("serializes"));
+            }),
+        );
+    }
     Ok(costs)
 }

@@ -957,7 +957,12 @@ async fn main() -> anyhow::Result<()> {
             "--only costs runs alone (it measures one thread with nothing else running)"
         );
         eprintln!("== CPU cost per step of a commit on the read path (fastest of 5 passes)");
-        for (what, ns) in costs::measure(if plan.quick { 2_000 } else { 20_000 })? {
+        let iterations = if plan.quick { 2_000 } else { 20_000 };
+        for (what, ns) in costs::measure(iterations)? {
+            table.add(what, ns, "ns");
+        }
+        eprintln!("== CPU cost per step of a command in the gateway (fastest of 5 passes)");
+        for (what, ns) in costs::command_steps(iterations)? {
             table.add(what, ns, "ns");
         }
         println!();

@@ -106,7 +106,7 @@ fn submit(
             request_id: command.request_id,
             requester: command.actor.clone(),
             submitted_at: command.at,
-            params_hash: params.canonical_hash(),
+            params_hash: crate::raw_json::canonical_hash(&params_value),
             params: params.clone(),
             context_hash: resolved.context.as_ref().map(RawJson::canonical_hash),
             context: resolved.context,

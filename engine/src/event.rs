@@ -63,7 +63,7 @@ impl ApprovalEvent {
 pub struct RequestSubmitted {
     pub request_id: RequestId,
     pub requester: Actor,
-    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub submitted_at: DateTime<Utc>,
     pub plan: Plan,
@@ -88,7 +88,7 @@ pub struct Vote {
     /// Parameters hash the person decided on.
     pub params_hash: String,
     pub context_hash: Option<String>,
-    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
     /// The stage's tally once this vote is counted.
@@ -118,7 +118,7 @@ pub struct Tally {
 #[serde(rename_all = "camelCase")]
 pub struct StageApproved {
     pub stage: u32,
-    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
 }
@@ -126,7 +126,7 @@ pub struct StageApproved {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestApproved {
-    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
     pub basis: ApprovalBasis,
@@ -141,7 +141,7 @@ pub enum ApprovalBasis {
     NotRequired,
     /// `expiresIn` elapsed and the spec said `onExpiry: approve`.
     ExpiryRule {
-        #[serde(deserialize_with = "crate::time::deserialize")]
+        #[serde(with = "crate::time")]
         #[schemars(with = "DateTime<Utc>")]
         expires_at: DateTime<Utc>,
     },
@@ -150,14 +150,18 @@ pub enum ApprovalBasis {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestRejected {
-    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
     pub stage: u32,
     /// The people whose rejections decided it, with their reasons (empty when the expiry rule did).
     pub rejections: Vec<Vote>,
     /// Set when `expiresIn` elapsed and the spec said `onExpiry: reject`.
-    #[serde(default, deserialize_with = "crate::time::deserialize_option")]
+    #[serde(
+        default,
+        serialize_with = "crate::time::serialize_option",
+        deserialize_with = "crate::time::deserialize_option"
+    )]
     #[schemars(with = "Option<DateTime<Utc>>")]
     pub expired_at: Option<DateTime<Utc>>,
 }
@@ -167,7 +171,7 @@ pub struct RequestRejected {
 pub struct RequestCancelled {
     pub by: Actor,
     pub reason: Option<String>,
-    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
 }
@@ -176,13 +180,13 @@ pub struct RequestCancelled {
 #[serde(rename_all = "camelCase")]
 pub struct RequestExpired {
     pub by: Actor,
-    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub expires_at: DateTime<Utc>,
     /// Set when the deadline was this stage's own `expiresIn`.
     #[serde(default)]
     pub stage: Option<u32>,
-    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
 }
@@ -194,10 +198,10 @@ pub struct RequestEscalated {
     pub level: u32,
     pub stage: u32,
     pub added: Vec<Principal>,
-    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub due_at: DateTime<Utc>,
-    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
 }
@@ -212,10 +216,10 @@ pub struct ReminderSent {
     pub stage: u32,
     /// Everyone who can act on the stage now (named and added by escalation).
     pub to: Vec<Principal>,
-    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub due_at: DateTime<Utc>,
-    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
 }
@@ -227,7 +231,7 @@ pub struct ExecutionRecorded {
     pub outcome: ExecutionOutcome,
     pub summary: Option<String>,
     pub params_hash: String,
-    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
 }

@@ -21,6 +21,7 @@ pub struct Plan {
     pub title: String,
     pub description: Option<String>,
     pub stages: Vec<StagePlan>,
+    #[serde(serialize_with = "crate::time::serialize_option")]
     pub expires_at: Option<DateTime<Utc>>,
     /// What expiry does (`expire` unless the spec said otherwise).
     #[serde(default)]
@@ -89,7 +90,7 @@ pub struct EscalationLevel {
     /// 1 for the first level.
     pub level: u32,
     pub after_minutes: u32,
-    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub due_at: DateTime<Utc>,
     pub to: Vec<Principal>,

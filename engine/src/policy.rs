@@ -96,7 +96,7 @@ fn check_every_principal(
     let check = |field: &str, ids: &[String]| {
         ids.iter()
             .enumerate()
-            .try_for_each(|(i, id)| principal(&format!("{field}[{i}]"), id, directory).map(drop))
+            .try_for_each(|(i, id)| principal(|| format!("{field}[{i}]"), id, directory).map(drop))
     };
     if let Some(approvers) = &spec.approvers {
         check(&format!("{at}.approvers"), approvers)?;
@@ -344,7 +344,7 @@ fn finish_plan(
                     .enumerate()
                     .map(|(j, id)| {
                         principal(
-                            &format!("{field}{}[{j}]", escalation_field(spec, i).1),
+                            || format!("{field}{}[{j}]", escalation_field(spec, i).1),
                             id,
                             facts.directory,
                         )
@@ -377,20 +377,22 @@ fn finish_plan(
     })
 }
 
+/// The directory's principal named `id`; `field` names where it was
+/// written, built only for the error (a submit resolves every approver).
 fn principal(
-    field: &str,
+    field: impl FnOnce() -> String,
     id: &str,
     directory: &dyn TeamDirectory,
 ) -> Result<Principal, DomainError> {
-    let unknown = || DomainError::UnknownApprover {
-        field: field.to_owned(),
-        id: id.to_owned(),
+    let known = match directory.kind_of(id) {
+        Some(PrincipalKind::User) => UserId::parse(id).ok().map(Principal::User),
+        Some(PrincipalKind::Team) => TeamId::parse(id).ok().map(Principal::Team),
+        None => None,
     };
-    match directory.kind_of(id) {
-        Some(PrincipalKind::User) => Ok(Principal::User(UserId::parse(id).map_err(|_| unknown())?)),
-        Some(PrincipalKind::Team) => Ok(Principal::Team(TeamId::parse(id).map_err(|_| unknown())?)),
-        None => Err(unknown()),
-    }
+    known.ok_or_else(|| DomainError::UnknownApprover {
+        field: field(),
+        id: id.to_owned(),
+    })
 }
 
 fn build_stage(
@@ -405,7 +407,7 @@ fn build_stage(
     let principals = approvers
         .iter()
         .enumerate()
-        .map(|(i, id)| principal(&format!("{at}.approvers[{i}]"), id, facts.directory))
+        .map(|(i, id)| principal(|| format!("{at}.approvers[{i}]"), id, facts.directory))
         .collect::<Result<Vec<_>, _>>()?;
     let mut people = std::collections::BTreeSet::new();
     for p in &principals {

@@ -232,7 +232,19 @@ fn write_canonical(value: &Value, out: &mut String) {
 pub fn canonical_hash(value: &Value) -> String {
     let mut hasher = Sha256::new();
     hash_canonical(value, &mut hasher);
-    format!("sha256:{}", hex::encode(hasher.finalize()))
+    sha256_text(&hasher.finalize())
+}
+
+/// `sha256:<lowercase hex>` of a finished SHA-256 digest: the text every
+/// hash in signoff is written as, built in one buffer (`hex::encode` pushes
+/// one `char` at a time, a fifth of a command hash's cost).
+pub fn sha256_text(digest: &[u8]) -> String {
+    let mut text = [0u8; 64];
+    hex::encode_to_slice(digest, &mut text).expect("a SHA-256 digest is 32 bytes");
+    let mut hash = String::with_capacity(7 + 64);
+    hash.push_str("sha256:");
+    hash.push_str(std::str::from_utf8(&text).expect("hex digits are ASCII"));
+    hash
 }
 
 /// Feeds [`canonical_json`] of `value` to `hasher`: the same bytes, without

@@ -60,7 +60,11 @@ pub struct StageProgress {
     pub rejections: Vec<Vote>,
     /// Principals added by escalation while this stage was current, with their level.
     pub escalated_to: Vec<(u32, Principal)>,
-    #[serde(default, deserialize_with = "crate::time::deserialize_option")]
+    #[serde(
+        default,
+        serialize_with = "crate::time::serialize_option",
+        deserialize_with = "crate::time::deserialize_option"
+    )]
     #[schemars(with = "Option<DateTime<Utc>>")]
     pub approved_at: Option<DateTime<Utc>>,
 }
@@ -82,7 +86,11 @@ pub struct ApprovalRequest {
     /// Number of the last reminder sent (0: none).
     #[serde(default)]
     pub last_reminder: u32,
-    #[serde(default, deserialize_with = "crate::time::deserialize_option")]
+    #[serde(
+        default,
+        serialize_with = "crate::time::serialize_option",
+        deserialize_with = "crate::time::deserialize_option"
+    )]
     #[schemars(with = "Option<DateTime<Utc>>")]
     pub decided_at: Option<DateTime<Utc>>,
     pub execution: Option<ExecutionRecorded>,

@@ -9,14 +9,20 @@
 //! and the error it names are chrono's (a test compares the two on every
 //! shape and on random instants).
 //!
-//! Use on a field: `#[serde(deserialize_with = "crate::time::deserialize")]`,
-//! or for an `Option`: `#[serde(default, deserialize_with = "crate::time::deserialize_option")]`
-//! (`default` keeps a missing field `None`, as serde does for a plain `Option`).
+//! Writing is the mirror image: [`serialize`] writes chrono's text without
+//! chrono's `fmt` machinery (a tenth of a command's encoding), and hands
+//! the shapes it does not write to chrono.
+//!
+//! Use on a field: `#[serde(with = "crate::time")]`, or for an `Option`:
+//! `#[serde(default, serialize_with = "crate::time::serialize_option",
+//! deserialize_with = "crate::time::deserialize_option")]` (`default` keeps
+//! a missing field `None`, as serde does for a plain `Option`).
 
 use std::fmt;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use serde::de::{self, Deserializer, Visitor};
+use serde::{Serialize, Serializer};
 
 /// A timestamp as chrono's `Deserialize` for `DateTime<Utc>` reads it.
 pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
@@ -75,6 +81,83 @@ fn parse_canonical(b: &[u8]) -> Option<DateTime<Utc>> {
     let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
     let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
     Some(NaiveDateTime::new(date, time).and_utc())
+}
+
+/// Writes a timestamp as chrono's `Serialize` for `DateTime<Utc>` does
+/// (`YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z`, the shortest of the three
+/// fractions that is exact), without going through `fmt` one `char` at a
+/// time: every command writes several (commit, submission, deadlines,
+/// reply). A leap second or a year outside 0000-9999 goes to chrono.
+pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    let mut text = [0u8; 30];
+    match write_canonical(at, &mut text) {
+        Some(len) => serializer.serialize_str(std::str::from_utf8(&text[..len]).expect("ASCII")),
+        None => at.serialize(serializer),
+    }
+}
+
+/// [`serialize`] for an `Option` (`None` is `nil`/`null`, as serde writes it).
+pub fn serialize_option<S: Serializer>(
+    at: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => serializer.serialize_some(&Canonical(at)),
+        None => serializer.serialize_none(),
+    }
+}
+
+struct Canonical<'a>(&'a DateTime<Utc>);
+
+impl Serialize for Canonical<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize(self.0, serializer)
+    }
+}
+
+/// chrono's text of `at` into `out`; its length, or `None` where chrono
+/// writes something else than the common shape.
+fn write_canonical(at: &DateTime<Utc>, out: &mut [u8; 30]) -> Option<usize> {
+    let year = at.year();
+    let nanos = at.nanosecond();
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return None;
+    }
+    for (start, value, width) in [
+        (0, year as u32, 4),
+        (5, at.month(), 2),
+        (8, at.day(), 2),
+        (11, at.hour(), 2),
+        (14, at.minute(), 2),
+        (17, at.second(), 2),
+    ] {
+        put_digits(&mut out[start..start + width], value);
+    }
+    for (i, c) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')] {
+        out[i] = c;
+    }
+    let (width, fraction) = match nanos {
+        0 => (0, 0),
+        n if n % 1_000_000 == 0 => (3, n / 1_000_000),
+        n if n % 1_000 == 0 => (6, n / 1_000),
+        n => (9, n),
+    };
+    let mut len = 19;
+    if width > 0 {
+        out[len] = b'.';
+        put_digits(&mut out[len + 1..len + 1 + width], fraction);
+        len += 1 + width;
+    }
+    out[len] = b'Z';
+    Some(len + 1)
+}
+
+/// `value` in decimal, zero-padded to fill `out`.
+fn put_digits(out: &mut [u8], mut value: u32) {
+    for digit in out.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 struct Rfc3339;
@@ -173,6 +256,69 @@ mod tests {
             "Z",
         ] {
             agrees(s);
+        }
+    }
+
+    /// Our writer and chrono's `Serialize` give the same text, in JSON and
+    /// in MessagePack, on every fraction width, the year's edges, a leap
+    /// second and years chrono writes with a sign; and `None` stays `null`.
+    #[test]
+    fn writes_what_chrono_writes() {
+        #[derive(serde::Serialize)]
+        struct Ours {
+            #[serde(serialize_with = "serialize")]
+            at: DateTime<Utc>,
+            #[serde(serialize_with = "serialize_option")]
+            maybe: Option<DateTime<Utc>>,
+        }
+        #[derive(serde::Serialize)]
+        struct Chrono {
+            at: DateTime<Utc>,
+            maybe: Option<DateTime<Utc>>,
+        }
+        let mut instants: Vec<DateTime<Utc>> = vec![
+            Utc.with_ymd_and_hms(2026, 11, 27, 16, 25, 44).unwrap(),
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 6, 15, 12, 0, 0).unwrap(),
+            NaiveDate::from_ymd_opt(2016, 12, 31)
+                .unwrap()
+                .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+                .unwrap()
+                .and_utc(),
+        ];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..20_000 {
+            let secs = (next() % 253_402_300_800) as i64; // 1970 to 9999
+            let nanos = match i % 5 {
+                0 => 0,
+                1 => (next() % 1_000) as u32 * 1_000_000,
+                2 => (next() % 1_000_000) as u32 * 1_000,
+                3 => (next() % 1_000_000_000) as u32,
+                _ => (next() % 9 + 1) as u32 * 100_000_000,
+            };
+            instants.push(Utc.timestamp_opt(secs, nanos).unwrap());
+        }
+        for (i, at) in instants.into_iter().enumerate() {
+            let maybe = (i % 2 == 0).then_some(at);
+            let ours = Ours { at, maybe };
+            let chrono = Chrono { at, maybe };
+            assert_eq!(
+                serde_json::to_string(&ours).unwrap(),
+                serde_json::to_string(&chrono).unwrap()
+            );
+            assert_eq!(
+                rmp_serde::to_vec_named(&ours).unwrap(),
+                rmp_serde::to_vec_named(&chrono).unwrap(),
+                "{at:?}"
+            );
         }
     }
 

@@ -46,7 +46,7 @@ pub struct Commit {
     /// `submit`, `approve`, ...
     pub action: String,
     pub actor: UserId,
-    #[serde(deserialize_with = "signoff_engine::time::deserialize")]
+    #[serde(with = "signoff_engine::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub at: DateTime<Utc>,
     pub events: Vec<ApprovalEvent>,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use signoff_engine::event::{ApprovalBasis, Tally};
 use signoff_engine::plan::{Principal, Resolution};
+use signoff_engine::raw_json::sha256_text;
 use signoff_engine::{
     ApprovalEvent, Authentication, CommandId, ExecutionOutcome, RequestId, Status,
 };
@@ -142,12 +143,7 @@ impl AuditRecord {
 
 /// `sha256:<hex>` of `bytes`.
 fn hash_of(bytes: &[u8]) -> String {
-    let mut text = [0u8; 64];
-    hex::encode_to_slice(Sha256::digest(bytes), &mut text).expect("64 hex digits");
-    let mut hash = String::with_capacity(7 + 64);
-    hash.push_str("sha256:");
-    hash.push_str(std::str::from_utf8(&text).expect("hex is ASCII"));
-    hash
+    sha256_text(&Sha256::digest(bytes))
 }
 
 /// `canonical` (from [`AuditRecord::write_canonical`], split at `split`)

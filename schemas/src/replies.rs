@@ -38,6 +38,7 @@ pub struct StateSummary {
     pub current_stage: u32,
     pub stage_count: u32,
     pub escalation_level: u32,
+    #[serde(serialize_with = "signoff_engine::time::serialize_option")]
     pub decided_at: Option<DateTime<Utc>>,
     pub params_hash: Option<String>,
 }
