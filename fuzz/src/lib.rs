@@ -30,11 +30,24 @@ fn split_nul(data: &[u8]) -> (&[u8], &[u8]) {
 ///
 /// Invariants: an error names a field (never empty); a decoded body
 /// re-encodes to JSON that decodes to the same body (what the gateway hashes
-/// and what the schema describes agree).
+/// and what the schema describes agree); the canonical hash the gateway
+/// reads straight from a body's text is the hash of the `Value` serde_json
+/// reads from it, and what is not JSON it declines.
 pub fn command_decoder(data: &[u8]) {
     let Some((selector, body)) = data.split_first() else {
         return;
     };
+    let from_text = signoff_engine::raw_json::canonical_hash_of_text(body);
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        // Declined (serde_json's raw-value token), the gateway hashes the `Value`.
+        Ok(value) => assert!(
+            from_text
+                .as_ref()
+                .is_none_or(|hash| *hash == signoff_engine::raw_json::canonical_hash(&value)),
+            "the hash of the text is not the hash of its value"
+        ),
+        Err(_) => assert_eq!(from_text, None, "a body that is not JSON was hashed"),
+    }
     let action = ACTIONS
         .get(usize::from(*selector) % (ACTIONS.len() + 1))
         .copied()
