@@ -354,7 +354,7 @@ impl Gateway {
                 at: command.at,
                 events,
             };
-            match self.store.append_and_fold(&loaded, commit).await {
+            match self.store.append_and_fold_shared(loaded, commit).await {
                 Ok(AppendOutcome::Stored { sequence, after }) => {
                     return Reply::Accepted(accepted(
                         &command,

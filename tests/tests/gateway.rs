@@ -135,6 +135,66 @@ async fn two_stores_racing_on_one_request_conflict_and_the_loser_reloads() {
     );
 }
 
+/// The gateway's append folds a stored commit into the cached request
+/// itself when no other command holds that version, and into a copy when
+/// one does (whose version then stays as it was); either way the cache ends
+/// holding what the append returned.
+#[tokio::test]
+async fn a_stored_commit_is_folded_into_the_cached_request_unless_another_command_holds_it() {
+    let env = TestEnv::start().await;
+    let client = async_nats::connect(env.nats.url()).await.unwrap();
+    let store = EventStore::open(client, StreamSettings::default())
+        .await
+        .unwrap();
+    let directory = env.directory.clone();
+    let approve = |id: RequestId, loaded: &signoff_eventstore::Loaded| {
+        let command = ApprovalCommand {
+            command_id: CommandId(Uuid::new_v4()),
+            request_id: id,
+            actor: actor("sam"),
+            at: signoff_tests::t0(),
+            action: Action::Approve {
+                comment: None,
+                params_hash: None,
+            },
+        };
+        signoff_eventstore::Commit {
+            schema_version: signoff_engine::EVENT_SCHEMA_VERSION,
+            request_id: id,
+            command_id: command.command_id,
+            command_hash: "test".into(),
+            action: "approve".into(),
+            actor: command.actor.user.clone(),
+            at: command.at,
+            events: loaded.aggregate.decide(&command, &directory).unwrap(),
+        }
+    };
+    for held_elsewhere in [false, true] {
+        let (id, _) = env.submit_ok("alice", TWO_APPROVERS, "{}").await;
+        let loaded = store.load_shared(id).await.unwrap();
+        let submitted_at = loaded.last_sequence;
+        let version = Arc::as_ptr(&loaded);
+        let held = held_elsewhere.then(|| loaded.clone());
+        let commit = approve(id, &loaded);
+        let outcome = store.append_and_fold_shared(loaded, commit).await.unwrap();
+        let signoff_eventstore::AppendOutcome::Stored { sequence, after } = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!(sequence > submitted_at);
+        assert_eq!(after.last_sequence, sequence);
+        assert_eq!(after.aggregate.state.status, Status::Approved);
+        assert!(Arc::ptr_eq(&store.cached(id).unwrap(), &after));
+        match held {
+            None => assert_eq!(Arc::as_ptr(&after), version, "folded in place"),
+            Some(held) => {
+                assert!(!Arc::ptr_eq(&held, &after), "folded into a copy");
+                assert_eq!(held.last_sequence, submitted_at);
+                assert_eq!(held.aggregate.state.status, Status::Pending);
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_retried_command_is_applied_once_and_gets_the_original_answer() {
     let env = TestEnv::start().await;
