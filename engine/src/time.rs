@@ -10,7 +10,7 @@
 //! shape and on random instants).
 //!
 //! Writing is the mirror image: [`serialize`] writes chrono's text without
-//! chrono's `fmt` machinery (a tenth of a command's encoding), and hands
+//! chrono's `fmt` machinery (a quarter of encoding a commit), and hands
 //! the shapes it does not write to chrono.
 //!
 //! Use on a field: `#[serde(with = "crate::time")]`, or for an `Option`:
