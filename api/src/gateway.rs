@@ -450,9 +450,10 @@ async fn retry_or_fail(e: StoreError, unavailable: &mut u32) -> Option<Reply> {
     }
 }
 
-/// `canonical_hash` of `{"action": action, "body": <payload as JSON, or null>}`,
-/// written straight into the hasher (no canonical text, no string per key or
-/// scalar); the same bytes as the engine's `canonical_json` (unit test).
+/// `canonical_hash` of `{"action": action, "body": <payload as JSON, or null>}`:
+/// the body read straight from its text (`hash_canonical_text`), through a
+/// `Value` only where that declines; the same bytes as the engine's
+/// `canonical_json` (unit test, and the `command_decoder` fuzz target).
 /// Public, like [`to_action`] and [`accepted`], for the bench's per-step costs.
 pub fn command_hash(action: &str, payload: &[u8]) -> String {
     use sha2::{Digest, Sha256};

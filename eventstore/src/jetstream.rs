@@ -436,8 +436,8 @@ impl EventStore {
     /// [`EventStore::cached`] handed it out): once stored, the commit is
     /// folded into that same request when nothing but the cache still
     /// holds it, instead of into a copy while the old version waits to be
-    /// freed. (A request read cold, copied and freed cold was a share of a
-    /// command's time out of proportion to its size.)
+    /// freed (the copy and the later free touch the whole request, most
+    /// often cold, on every command).
     #[instrument(level = "debug", skip(self, loaded, commit), fields(request = %loaded.request_id, command = %commit.command_id))]
     pub async fn append_and_fold_shared(
         &self,

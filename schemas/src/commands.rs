@@ -139,7 +139,7 @@ impl CommandBody {
                 });
             }
             // The common case, a valid body, without tracking the path of
-            // every field (a fifth of a submit's decode); only a refused
+            // every field (two fifths of a submit's decode); only a refused
             // body is read again to name its field. Both readers accept
             // exactly the same texts: the path tracker only wraps serde_json.
             if let Ok(value) = serde_json::from_slice(body) {
