@@ -250,15 +250,18 @@ pub fn sha256_text(digest: &[u8]) -> String {
 
 /// Feeds [`canonical_json`] of `value` to `hasher` (for hashes over a
 /// canonical value inside a larger text): the same bytes, written by
-/// serde_json into one buffer and hashed in one update (SHA-256's cost per
-/// call made a token-by-token feed several times slower).
+/// serde_json into one buffer and hashed in one update rather than fed to
+/// SHA-256 token by token.
 pub fn hash_canonical(value: &Value, hasher: &mut Sha256) {
     let mut out = Vec::with_capacity(256);
     write_canonical_bytes(value, &mut out);
     hasher.update(&out);
 }
 
-fn write_canonical_bytes(value: &Value, out: &mut Vec<u8>) {
+/// The bytes of [`canonical_json`] (keys sorted, compact), written by
+/// serde_json straight into `out` without a string per key (the projector
+/// writes one audit record per event through it).
+pub fn write_canonical_bytes(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
@@ -266,29 +269,47 @@ fn write_canonical_bytes(value: &Value, out: &mut Vec<u8>) {
             if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
                 entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             }
-            out.push(b'{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                serde_json::to_writer(&mut *out, key).expect("writing to a Vec does not fail");
-                out.push(b':');
-                write_canonical_bytes(item, out);
-            }
-            out.push(b'}');
+            write_object(out, entries, write_canonical_bytes);
         }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical_bytes(item, out);
-            }
-            out.push(b']');
-        }
-        scalar => serde_json::to_writer(&mut *out, scalar).expect("writing to a Vec does not fail"),
+        Value::Array(items) => write_array(out, items, write_canonical_bytes),
+        scalar => write_json(out, scalar),
     }
+}
+
+/// `value` as serde_json writes it (a scalar, a string or a key).
+fn write_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
+    serde_json::to_writer(&mut *out, value).expect("writing to a Vec does not fail");
+}
+
+/// `[item,item]`, each item written by `write`.
+fn write_array<T>(out: &mut Vec<u8>, items: &[T], write: impl Fn(&T, &mut Vec<u8>)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(item, out);
+    }
+    out.push(b']');
+}
+
+/// `{"key":item,…}` of entries already in canonical order, each item
+/// written by `write`.
+fn write_object<K: AsRef<str>, T>(
+    out: &mut Vec<u8>,
+    entries: impl IntoIterator<Item = (K, T)>,
+    write: impl Fn(T, &mut Vec<u8>),
+) {
+    out.push(b'{');
+    for (i, (key, item)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json(out, key.as_ref());
+        out.push(b':');
+        write(item, out);
+    }
+    out.push(b'}');
 }
 
 /// Feeds [`canonical_json`] of the JSON document `text` to `hasher`, as
@@ -338,34 +359,14 @@ impl Tree<'_> {
     /// Its canonical JSON, as [`write_canonical_bytes`] writes its `Value`.
     fn write(&self, out: &mut Vec<u8>) {
         match self {
-            Tree::Scalar(scalar) => {
-                serde_json::to_writer(&mut *out, scalar).expect("writing to a Vec does not fail")
-            }
-            Tree::String(text) => {
-                serde_json::to_writer(&mut *out, text).expect("writing to a Vec does not fail")
-            }
-            Tree::Array(items) => {
-                out.push(b'[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    item.write(out);
-                }
-                out.push(b']');
-            }
-            Tree::Object(entries) => {
-                out.push(b'{');
-                for (i, (key, item)) in entries.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    serde_json::to_writer(&mut *out, key).expect("writing to a Vec does not fail");
-                    out.push(b':');
-                    item.write(out);
-                }
-                out.push(b'}');
-            }
+            Tree::Scalar(scalar) => write_json(out, scalar),
+            Tree::String(text) => write_json(out, text.as_ref()),
+            Tree::Array(items) => write_array(out, items, Tree::write),
+            Tree::Object(entries) => write_object(
+                out,
+                entries.iter().map(|(key, item)| (key, item)),
+                Tree::write,
+            ),
         }
     }
 }

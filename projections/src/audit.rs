@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use signoff_engine::event::{ApprovalBasis, Tally};
 use signoff_engine::plan::{Principal, Resolution};
-use signoff_engine::raw_json::sha256_text;
+use signoff_engine::raw_json::{sha256_text, write_canonical_bytes};
 use signoff_engine::{
     ApprovalEvent, Authentication, CommandId, ExecutionOutcome, RequestId, Status,
 };
@@ -109,7 +109,7 @@ impl AuditRecord {
         let mut value = serde_json::to_value(self).expect("audit records serialize");
         value.as_object_mut().expect("object").remove("hash");
         let mut canonical = Vec::with_capacity(1024);
-        write_canonical(&value, &mut canonical);
+        write_canonical_bytes(&value, &mut canonical);
         format!("sha256:{}", hex::encode(Sha256::digest(&canonical)))
     }
 
@@ -334,40 +334,6 @@ impl<'a> Canonical<'a> {
             team: team.as_deref(),
         };
         (head, tail)
-    }
-}
-
-/// The bytes of `signoff_engine::raw_json::canonical_json` (keys sorted,
-/// compact), written straight into `out` without a string per key: the
-/// projector hashes one record per event, so this is on its hot path.
-fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push(b'{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                serde_json::to_writer(&mut *out, key).expect("writing to a Vec");
-                out.push(b':');
-                write_canonical(item, out);
-            }
-            out.push(b'}');
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(b']');
-        }
-        scalar => serde_json::to_writer(&mut *out, scalar).expect("writing to a Vec"),
     }
 }
 
@@ -682,7 +648,7 @@ mod tests {
         )
         .unwrap();
         let mut ours = Vec::new();
-        write_canonical(&value, &mut ours);
+        write_canonical_bytes(&value, &mut ours);
         assert_eq!(
             String::from_utf8(ours).unwrap(),
             signoff_engine::raw_json::canonical_json(&value)
@@ -770,7 +736,7 @@ mod tests {
             // Keys sorted at every level, `hash` in its place, compact.
             let value: serde_json::Value = serde_json::from_slice(&stored).unwrap();
             let mut canonical = Vec::new();
-            write_canonical(&value, &mut canonical);
+            write_canonical_bytes(&value, &mut canonical);
             assert_eq!(
                 String::from_utf8(stored.clone()).unwrap(),
                 String::from_utf8(canonical).unwrap(),
@@ -781,7 +747,7 @@ mod tests {
             let mut unhashed = value;
             unhashed.as_object_mut().unwrap().remove("hash");
             let mut bytes = Vec::new();
-            write_canonical(&unhashed, &mut bytes);
+            write_canonical_bytes(&unhashed, &mut bytes);
             assert_eq!(
                 format!("sha256:{}", hex::encode(Sha256::digest(&bytes))),
                 r.hash

@@ -14,7 +14,7 @@ use signoff_api::client::{wait_for_decision, CommandClient};
 use signoff_engine::{
     Action, ApprovalCommand, ApprovalEvent, CommandId, RawJson, RequestId, Status, WorkflowSpec,
 };
-use signoff_eventstore::{ApprovalAggregate, EventStore, StreamSettings};
+use signoff_eventstore::{ApprovalAggregate, EventStore, Loaded, StreamSettings};
 use signoff_schemas::Reply;
 use signoff_tests::{accepted, actor, refused, TestEnv};
 use uuid::Uuid;
@@ -90,35 +90,12 @@ async fn racing_gateways_on_the_final_approval_produce_exactly_one_decision() {
 async fn two_stores_racing_on_one_request_conflict_and_the_loser_reloads() {
     let env = TestEnv::start().await;
     let (id, _) = env.submit_ok("alice", TWO_APPROVERS, "{}").await;
-    let other_client = async_nats::connect(env.nats.url()).await.unwrap();
-    let other = EventStore::open(other_client, StreamSettings::default())
-        .await
-        .unwrap();
+    let other = own_store(&env).await;
     let a = env.store.load(id).await.unwrap();
     let b = other.load(id).await.unwrap();
-    let approve = |user: &str| ApprovalCommand {
-        command_id: CommandId(Uuid::new_v4()),
-        request_id: id,
-        actor: actor(user),
-        at: signoff_tests::t0(),
-        action: Action::Approve {
-            comment: None,
-            params_hash: None,
-        },
-    };
     let directory = env.directory.clone();
-    let commit =
-        |loaded: &signoff_eventstore::Loaded, cmd: &ApprovalCommand| signoff_eventstore::Commit {
-            schema_version: signoff_engine::EVENT_SCHEMA_VERSION,
-            request_id: id,
-            command_id: cmd.command_id,
-            command_hash: "test".into(),
-            action: "approve".into(),
-            actor: cmd.actor.user.clone(),
-            at: cmd.at,
-            events: loaded.aggregate.decide(cmd, &directory).unwrap(),
-        };
-    let (sam, sofia) = (approve("sam"), approve("sofia"));
+    let commit = |loaded: &Loaded, cmd: &ApprovalCommand| approval_commit(loaded, cmd, &directory);
+    let (sam, sofia) = (approval(id, "sam"), approval(id, "sofia"));
     let first = env.store.append(&a, commit(&a, &sam)).await.unwrap();
     assert!(!first.duplicate);
     let lost = other.append(&b, commit(&b, &sofia)).await;
@@ -142,40 +119,14 @@ async fn two_stores_racing_on_one_request_conflict_and_the_loser_reloads() {
 #[tokio::test]
 async fn a_stored_commit_is_folded_into_the_cached_request_unless_another_command_holds_it() {
     let env = TestEnv::start().await;
-    let client = async_nats::connect(env.nats.url()).await.unwrap();
-    let store = EventStore::open(client, StreamSettings::default())
-        .await
-        .unwrap();
-    let directory = env.directory.clone();
-    let approve = |id: RequestId, loaded: &signoff_eventstore::Loaded| {
-        let command = ApprovalCommand {
-            command_id: CommandId(Uuid::new_v4()),
-            request_id: id,
-            actor: actor("sam"),
-            at: signoff_tests::t0(),
-            action: Action::Approve {
-                comment: None,
-                params_hash: None,
-            },
-        };
-        signoff_eventstore::Commit {
-            schema_version: signoff_engine::EVENT_SCHEMA_VERSION,
-            request_id: id,
-            command_id: command.command_id,
-            command_hash: "test".into(),
-            action: "approve".into(),
-            actor: command.actor.user.clone(),
-            at: command.at,
-            events: loaded.aggregate.decide(&command, &directory).unwrap(),
-        }
-    };
+    let store = own_store(&env).await;
     for held_elsewhere in [false, true] {
         let (id, _) = env.submit_ok("alice", TWO_APPROVERS, "{}").await;
         let loaded = store.load_shared(id).await.unwrap();
         let submitted_at = loaded.last_sequence;
         let version = Arc::as_ptr(&loaded);
         let held = held_elsewhere.then(|| loaded.clone());
-        let commit = approve(id, &loaded);
+        let commit = approval_commit(&loaded, &approval(id, "sam"), &env.directory);
         let outcome = store.append_and_fold_shared(loaded, commit).await.unwrap();
         let signoff_eventstore::AppendOutcome::Stored { sequence, after } = outcome else {
             panic!("{outcome:?}");
@@ -403,10 +354,7 @@ async fn a_decision_is_read_from_the_log_even_when_made_before_anyone_watched() 
 #[tokio::test]
 async fn cqrs_framework_runs_on_the_jetstream_store() {
     let env = TestEnv::start().await;
-    let client = async_nats::connect(env.nats.url()).await.unwrap();
-    let store = EventStore::open(client, StreamSettings::default())
-        .await
-        .unwrap();
+    let store = own_store(&env).await;
     let services: signoff_eventstore::Services = Arc::new(env.directory.clone());
     let cqrs = CqrsFramework::<ApprovalAggregate, _>::new(store, vec![], services);
     let id = RequestId(Uuid::new_v4());
@@ -504,4 +452,45 @@ async fn a_gateway_keeps_as_many_requests_as_its_config_says() {
     }
     assert!(store.cached(ids[0]).is_some(), "written again, kept again");
     assert!(store.cached(ids[1]).is_none());
+}
+
+/// A store of its own on the test's server (its own connection and load
+/// cache), beside the one the test environment's gateway uses.
+async fn own_store(env: &TestEnv) -> EventStore {
+    let client = async_nats::connect(env.nats.url()).await.unwrap();
+    EventStore::open(client, StreamSettings::default())
+        .await
+        .unwrap()
+}
+
+/// `user` approves request `id`.
+fn approval(id: RequestId, user: &str) -> ApprovalCommand {
+    ApprovalCommand {
+        command_id: CommandId(Uuid::new_v4()),
+        request_id: id,
+        actor: actor(user),
+        at: signoff_tests::t0(),
+        action: Action::Approve {
+            comment: None,
+            params_hash: None,
+        },
+    }
+}
+
+/// The commit a gateway would append for `command` decided on `loaded`.
+fn approval_commit(
+    loaded: &Loaded,
+    command: &ApprovalCommand,
+    directory: &dyn signoff_engine::TeamDirectory,
+) -> signoff_eventstore::Commit {
+    signoff_eventstore::Commit {
+        schema_version: signoff_engine::EVENT_SCHEMA_VERSION,
+        request_id: command.request_id,
+        command_id: command.command_id,
+        command_hash: "test".into(),
+        action: "approve".into(),
+        actor: command.actor.user.clone(),
+        at: command.at,
+        events: loaded.aggregate.decide(command, directory).unwrap(),
+    }
 }
