@@ -31,19 +31,24 @@ pub struct SignoffConfig {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct GatewayConfig {
     /// Requests a gateway keeps loaded, the least recently written evicted
     /// first (a few KiB each). A command on a request not kept first reads
     /// its history from the log (two direct gets for a short one), so size
     /// this to the requests open at once.
     pub cache_requests: usize,
+    /// Commands a gateway handles at once; the rest wait in its
+    /// subscription in arrival order. More lets more commands share each
+    /// read and write of the connection, at about 3 KiB each in flight.
+    pub max_in_flight: usize,
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             cache_requests: signoff_eventstore::DEFAULT_CACHE_CAPACITY,
+            max_in_flight: crate::gateway::DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -155,6 +160,7 @@ impl SignoffConfig {
                 "gateway.cacheRequests",
                 config.gateway.cache_requests as u64,
             ),
+            ("gateway.maxInFlight", config.gateway.max_in_flight as u64),
             ("projection.cacheMiB", config.projection.cache_mib),
         ];
         if let Some((field, _)) = sizes.iter().find(|(_, size)| *size == 0) {
@@ -204,19 +210,48 @@ mod tests {
     }
 
     #[test]
-    fn the_gateway_cache_defaults_and_is_checked() {
+    fn the_gateway_sizes_default_and_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let config = load_with(dir.path(), |_| {}).unwrap();
+        assert_eq!(config.gateway, GatewayConfig::default());
         assert_eq!(
             config.gateway.cache_requests,
             signoff_eventstore::DEFAULT_CACHE_CAPACITY
         );
+        assert_eq!(
+            config.gateway.max_in_flight,
+            crate::gateway::DEFAULT_MAX_IN_FLIGHT
+        );
+        // Either size alone leaves the other at its default.
         let config = load_with(dir.path(), |v| {
             v["gateway"] = serde_json::json!({"cacheRequests": 50000})
         })
         .unwrap();
         assert_eq!(config.gateway.cache_requests, 50_000);
+        assert_eq!(
+            config.gateway.max_in_flight,
+            crate::gateway::DEFAULT_MAX_IN_FLIGHT
+        );
+        let config = load_with(dir.path(), |v| {
+            v["gateway"] = serde_json::json!({"maxInFlight": 64})
+        })
+        .unwrap();
+        assert_eq!(config.gateway.max_in_flight, 64);
+        assert_eq!(
+            config.gateway.cache_requests,
+            signoff_eventstore::DEFAULT_CACHE_CAPACITY
+        );
         for (gateway, field, problem) in [
+            (
+                serde_json::json!({"maxInFlight": 0}),
+                "gateway.maxInFlight",
+                "must be at least 1",
+            ),
+            (
+                serde_json::json!({"maxInFlight": "many"}),
+                "gateway.maxInFlight",
+                "invalid type",
+            ),
             (
                 serde_json::json!({"cacheRequests": 0}),
                 "gateway.cacheRequests",

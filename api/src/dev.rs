@@ -73,13 +73,16 @@ pub async fn start_gateway(
             .await?
             .with_cache_capacity(config.gateway.cache_requests),
     );
-    let gateway = Arc::new(Gateway::new(
-        client,
-        store,
-        Arc::new(config.directory.clone()),
-        TokenVerifier::new(&config.auth)?,
-        clock,
-    ));
+    let gateway = Arc::new(
+        Gateway::new(
+            client,
+            store,
+            Arc::new(config.directory.clone()),
+            TokenVerifier::new(&config.auth)?,
+            clock,
+        )
+        .with_max_in_flight(config.gateway.max_in_flight),
+    );
     gateway
         .spawn()
         .await

@@ -37,8 +37,11 @@ use crate::identity::{TokenRefusals, TokenVerifier};
 
 /// Attempts at one command when other writers keep winning.
 const MAX_ATTEMPTS: usize = 8;
-/// Commands handled at once by one gateway.
-const MAX_IN_FLIGHT: usize = 256;
+/// Commands a gateway handles at once unless configured
+/// (`gateway.maxInFlight`). More in flight lets more commands share each
+/// read and write of the connection; at 256 the bench's gateway and relay
+/// both ran slower (BENCHMARKS.md).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 
 /// Counters, for metrics and tests.
 #[derive(Debug, Default)]
@@ -48,6 +51,8 @@ pub struct GatewayStats {
     pub unauthenticated: AtomicU64,
     pub conflicts: AtomicU64,
     pub duplicates: AtomicU64,
+    /// The most commands this gateway has had in flight at once.
+    pub peak_in_flight: AtomicU64,
     /// Refused identity tokens by reason (each also counts in `unauthenticated`).
     pub refused_tokens: TokenRefusals,
 }
@@ -58,6 +63,7 @@ pub struct Gateway {
     directory: Arc<dyn TeamDirectory>,
     verifier: TokenVerifier,
     clock: Arc<dyn Clock>,
+    max_in_flight: usize,
     pub stats: GatewayStats,
 }
 
@@ -97,8 +103,16 @@ impl Gateway {
             directory,
             verifier,
             clock,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             stats: GatewayStats::default(),
         }
+    }
+
+    /// Handles at most `max` commands at once (at least 1); the rest wait,
+    /// in arrival order, in the subscription.
+    pub fn with_max_in_flight(mut self, max: usize) -> Self {
+        self.max_in_flight = max.max(1);
+        self
     }
 
     /// The store this gateway appends through (and its cache of loaded requests).
@@ -125,7 +139,7 @@ impl Gateway {
     }
 
     /// Takes commands and answers them. Every command in flight is a future
-    /// of this one task (at most [`MAX_IN_FLIGHT`]), not a task of its own:
+    /// of this one task (at most `max_in_flight`), not a task of its own:
     /// the commands woken together (by one read of the connection: requests,
     /// publish acks) then run together, and their publishes and replies leave
     /// in one write to the server instead of one write each (a task per
@@ -147,12 +161,13 @@ impl Gateway {
                     let _ = subscription.unsubscribe().await;
                 }
                 Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
-                message = subscription.next(), if taking && in_flight.len() < MAX_IN_FLIGHT => {
+                message = subscription.next(), if taking && in_flight.len() < self.max_in_flight => {
                     match message {
                         // Boxed where it is made: the wrappers below then
                         // move a pointer, not the command's whole state
                         // machine (kilobytes, copied once per wrapper).
-                        Some(message) => in_flight.push(
+                        Some(message) => {
+                            in_flight.push(
                             AssertUnwindSafe(Box::pin(self.clone().respond(message)))
                                 .catch_unwind()
                                 .map(|outcome| {
@@ -161,7 +176,11 @@ impl Gateway {
                                         error!("a command's handling panicked; it was not answered");
                                     }
                                 }),
-                        ),
+                            );
+                            self.stats
+                                .peak_in_flight
+                                .fetch_max(in_flight.len() as u64, Ordering::Relaxed);
+                        }
                         None => taking = false,
                     }
                 }

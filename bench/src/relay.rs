@@ -42,8 +42,8 @@ const SUBJECT_PREFIX: &str = "bench.relay";
 const QUEUE: &str = "bench-relays";
 const REQUEST_HEADER: &str = "Bench-Request";
 const EXPECTED_HEADER: &str = "Bench-Expected-Sequence";
-/// Commands handled at once, as one gateway does.
-const MAX_IN_FLIGHT: usize = 256;
+/// Commands handled at once, as one gateway does by default.
+const MAX_IN_FLIGHT: usize = signoff_api::gateway::DEFAULT_MAX_IN_FLIGHT;
 
 /// What the relay appends and answers for one action.
 struct Canned {

@@ -454,6 +454,55 @@ async fn a_gateway_keeps_as_many_requests_as_its_config_says() {
     assert!(store.cached(ids[1]).is_none());
 }
 
+/// `gateway.maxInFlight` bounds the commands a gateway handles at once: 64
+/// sent together to a gateway allowed 2 are all answered, in turn (its peak
+/// stays at 2), while the default lets them run together.
+#[tokio::test]
+async fn a_gateway_handles_at_most_max_in_flight_commands_at_once_and_answers_the_rest() {
+    let mut env = TestEnv::start_with_gateways(0).await;
+    let mut config = env.config();
+    config.gateway.max_in_flight = 2;
+    env.gateways.push(
+        signoff_api::dev::start_gateway(&config, env.clock.clone())
+            .await
+            .unwrap(),
+    );
+    let ids = submit_burst(&env, 64).await;
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        64
+    );
+    let stats = &env.gateways[0].gateway.stats;
+    assert_eq!(stats.accepted.load(Ordering::Relaxed), 64);
+    assert_eq!(stats.peak_in_flight.load(Ordering::Relaxed), 2);
+
+    env.gateways.pop().unwrap().shutdown().await;
+    env.gateways.push(
+        signoff_api::dev::start_gateway(&env.config(), env.clock.clone())
+            .await
+            .unwrap(),
+    );
+    submit_burst(&env, 64).await;
+    let stats = &env.gateways[0].gateway.stats;
+    assert_eq!(stats.accepted.load(Ordering::Relaxed), 64);
+    assert!(
+        stats.peak_in_flight.load(Ordering::Relaxed) > 2,
+        "the default ({}) lets a burst run together",
+        signoff_api::gateway::DEFAULT_MAX_IN_FLIGHT
+    );
+}
+
+/// `count` submits sent at once; each accepted, their request ids returned.
+async fn submit_burst(env: &TestEnv, count: usize) -> Vec<RequestId> {
+    let spec = r#"{"title":"Deploy","approvers":["security-team"]}"#;
+    futures::future::join_all((0..count).map(|_| async move {
+        let (id, accepted) = env.submit_ok("alice", spec, "{}").await;
+        assert_eq!(accepted.request_id, id.0);
+        id
+    }))
+    .await
+}
+
 /// A store of its own on the test's server (its own connection and load
 /// cache), beside the one the test environment's gateway uses.
 async fn own_store(env: &TestEnv) -> EventStore {
