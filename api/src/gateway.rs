@@ -187,7 +187,16 @@ impl Gateway {
                 else => break,
             }
         }
-        info!("gateway stopped");
+        let stats = &self.stats;
+        info!(
+            accepted = stats.accepted.load(Ordering::Relaxed),
+            duplicates = stats.duplicates.load(Ordering::Relaxed),
+            refused = stats.refused.load(Ordering::Relaxed),
+            unauthenticated = stats.unauthenticated.load(Ordering::Relaxed),
+            conflicts = stats.conflicts.load(Ordering::Relaxed),
+            peak_in_flight = stats.peak_in_flight.load(Ordering::Relaxed),
+            "gateway stopped"
+        );
     }
 
     async fn respond(self: Arc<Self>, message: async_nats::Message) {

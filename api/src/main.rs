@@ -443,7 +443,12 @@ fn parse_role(raw: &str) -> anyhow::Result<Role> {
 async fn run_gateway(config: PathBuf) -> anyhow::Result<()> {
     let config = SignoffConfig::load(&config)?;
     let handle = signoff_api::dev::start_gateway(&config, Arc::new(SystemClock)).await?;
-    tracing::info!(nats = %signoff_client::redacted_url(&config.nats_url), "gateway running; Ctrl-C stops it");
+    tracing::info!(
+        nats = %signoff_client::redacted_url(&config.nats_url),
+        cache_requests = config.gateway.cache_requests,
+        max_in_flight = config.gateway.max_in_flight,
+        "gateway running; Ctrl-C stops it"
+    );
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await;
     Ok(())
