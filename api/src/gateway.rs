@@ -168,14 +168,14 @@ impl Gateway {
                         // machine (kilobytes, copied once per wrapper).
                         Some(message) => {
                             in_flight.push(
-                            AssertUnwindSafe(Box::pin(self.clone().respond(message)))
-                                .catch_unwind()
-                                .map(|outcome| {
-                                    if outcome.is_err() {
-                                        // As a crashed task would: unanswered, the caller retries.
-                                        error!("a command's handling panicked; it was not answered");
-                                    }
-                                }),
+                                AssertUnwindSafe(Box::pin(self.clone().respond(message)))
+                                    .catch_unwind()
+                                    .map(|outcome| {
+                                        if outcome.is_err() {
+                                            // As a crashed task would: unanswered, the caller retries.
+                                            error!("a command's handling panicked; it was not answered");
+                                        }
+                                    }),
                             );
                             self.stats
                                 .peak_in_flight
