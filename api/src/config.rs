@@ -212,35 +212,38 @@ mod tests {
     #[test]
     fn the_gateway_sizes_default_and_are_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let config = load_with(dir.path(), |_| {}).unwrap();
-        assert_eq!(config.gateway, GatewayConfig::default());
-        assert_eq!(
-            config.gateway.cache_requests,
-            signoff_eventstore::DEFAULT_CACHE_CAPACITY
-        );
-        assert_eq!(
-            config.gateway.max_in_flight,
-            crate::gateway::DEFAULT_MAX_IN_FLIGHT
-        );
-        // Either size alone leaves the other at its default.
-        let config = load_with(dir.path(), |v| {
-            v["gateway"] = serde_json::json!({"cacheRequests": 50000})
-        })
-        .unwrap();
-        assert_eq!(config.gateway.cache_requests, 50_000);
-        assert_eq!(
-            config.gateway.max_in_flight,
-            crate::gateway::DEFAULT_MAX_IN_FLIGHT
-        );
-        let config = load_with(dir.path(), |v| {
-            v["gateway"] = serde_json::json!({"maxInFlight": 64})
-        })
-        .unwrap();
-        assert_eq!(config.gateway.max_in_flight, 64);
-        assert_eq!(
-            config.gateway.cache_requests,
-            signoff_eventstore::DEFAULT_CACHE_CAPACITY
-        );
+        let defaults = GatewayConfig {
+            cache_requests: signoff_eventstore::DEFAULT_CACHE_CAPACITY,
+            max_in_flight: crate::gateway::DEFAULT_MAX_IN_FLIGHT,
+        };
+        assert_eq!(GatewayConfig::default(), defaults);
+        // Absent, empty, or either size alone: the rest at their defaults.
+        for (gateway, expected) in [
+            (None, defaults.clone()),
+            (Some(serde_json::json!({})), defaults.clone()),
+            (
+                Some(serde_json::json!({"cacheRequests": 50000})),
+                GatewayConfig {
+                    cache_requests: 50_000,
+                    ..defaults.clone()
+                },
+            ),
+            (
+                Some(serde_json::json!({"maxInFlight": 64})),
+                GatewayConfig {
+                    max_in_flight: 64,
+                    ..defaults.clone()
+                },
+            ),
+        ] {
+            let config = load_with(dir.path(), |v| {
+                if let Some(gateway) = &gateway {
+                    v["gateway"] = gateway.clone();
+                }
+            })
+            .unwrap();
+            assert_eq!(config.gateway, expected, "{gateway:?}");
+        }
         for (gateway, field, problem) in [
             (
                 serde_json::json!({"maxInFlight": 0}),

@@ -177,26 +177,22 @@ pub fn measure(iterations: usize) -> anyhow::Result<Vec<(String, f64)>> {
 /// connection's work, shared with the relay floor.
 pub fn command_steps(iterations: usize) -> anyhow::Result<Vec<(String, f64)>> {
     let gateway = GatewaySteps::new()?;
-    let GatewaySteps {
-        verifier,
-        directory,
-        requester,
-        approver,
-    } = &gateway;
     let request = uuid::Uuid::new_v4();
     let mut costs = Vec::new();
     let mut loaded = Loaded::empty(RequestId(request));
-    for (action, body, token) in [
-        ("submit", crate::targets::submit_body(request), requester),
-        ("approve", crate::targets::approve_body(request), approver),
+    for (action, body) in [
+        ("submit", crate::targets::submit_body(request)),
+        ("approve", crate::targets::approve_body(request)),
     ] {
         let body = body.into_bytes();
+        let token = gateway.token(action);
         let mut add = |what: &str, ns: f64| costs.push((format!("command: {action}, {what}"), ns));
         add(
             "verify the token (cached)",
             per_call(iterations, || {
                 black_box(
-                    verifier
+                    gateway
+                        .verifier
                         .verify_header(Some(black_box(token)))
                         .expect("valid"),
                 );
@@ -214,36 +210,24 @@ pub fn command_steps(iterations: usize) -> anyhow::Result<Vec<(String, f64)>> {
                 black_box(command_hash(action, black_box(&body)));
             }),
         );
-        let decoded = CommandBody::decode(action, &body)?;
-        let (command_id, request_id) = decoded.ids();
-        let command = ApprovalCommand {
-            command_id: CommandId(command_id),
-            request_id: RequestId(request_id),
-            actor: verifier.verify_header(Some(token))?,
-            at: chrono::Utc::now(),
-            action: to_action(decoded),
-        };
+        let command = gateway.command(action, &body)?;
         add(
             "decide",
             per_call(iterations, || {
                 black_box(
                     loaded
                         .aggregate
-                        .decide(black_box(&command), directory)
+                        .decide(black_box(&command), &gateway.directory)
                         .expect("decides"),
                 );
             }),
         );
-        let commit = Commit {
-            schema_version: EVENT_SCHEMA_VERSION,
-            request_id: command.request_id,
-            command_id: command.command_id,
-            command_hash: command_hash(action, &body),
-            action: action.into(),
-            actor: command.actor.user.clone(),
-            at: command.at,
-            events: loaded.aggregate.decide(&command, directory)?,
-        };
+        let commit = GatewaySteps::commit(
+            &command,
+            action,
+            &body,
+            loaded.aggregate.decide(&command, &gateway.directory)?,
+        );
         let sequence = loaded.last_sequence + 1;
         add(
             "encode the commit",
@@ -306,38 +290,58 @@ impl GatewaySteps {
         })
     }
 
-    /// Every step the gateway takes for one command outside NATS, on the
-    /// cached `loaded`: verify the token, decode, hash, decide, encode the
-    /// commit, fold it in place (as `append_and_fold_shared` does when the
-    /// cache held the only reference) and write the reply.
-    fn take(&self, action: &str, body: &[u8], loaded: &mut Arc<Loaded>) -> anyhow::Result<()> {
-        let token = if action == "submit" {
+    /// The mix's bearer token for `action`: the requester submits, the approver approves.
+    fn token(&self, action: &str) -> &str {
+        if action == "submit" {
             &self.requester
         } else {
             &self.approver
-        };
-        let actor = self.verifier.verify_header(Some(token))?;
+        }
+    }
+
+    /// The engine command the gateway builds from `body`: the token
+    /// verified, the body decoded.
+    fn command(&self, action: &str, body: &[u8]) -> anyhow::Result<ApprovalCommand> {
+        let actor = self.verifier.verify_header(Some(self.token(action)))?;
         let decoded = CommandBody::decode(action, body)?;
         let (command_id, request_id) = decoded.ids();
-        let command = ApprovalCommand {
+        Ok(ApprovalCommand {
             command_id: CommandId(command_id),
             request_id: RequestId(request_id),
             actor,
             at: Utc::now(),
             action: to_action(decoded),
-        };
-        let command_hash = command_hash(action, body);
-        anyhow::ensure!(!loaded.commands.contains_key(&command.command_id));
-        let commit = Commit {
+        })
+    }
+
+    /// The commit the gateway appends for `command` and its decided `events`.
+    fn commit(
+        command: &ApprovalCommand,
+        action: &str,
+        body: &[u8],
+        events: Vec<signoff_engine::ApprovalEvent>,
+    ) -> Commit {
+        Commit {
             schema_version: EVENT_SCHEMA_VERSION,
             request_id: command.request_id,
             command_id: command.command_id,
-            command_hash,
+            command_hash: command_hash(action, body),
             action: action.into(),
             actor: command.actor.user.clone(),
             at: command.at,
-            events: loaded.aggregate.decide(&command, &self.directory)?,
-        };
+            events,
+        }
+    }
+
+    /// Every step the gateway takes for one command outside NATS, on the
+    /// cached `loaded`: verify the token, decode, hash, decide, encode the
+    /// commit, fold it in place (as `append_and_fold_shared` does when the
+    /// cache held the only reference) and write the reply.
+    fn take(&self, action: &str, body: &[u8], loaded: &mut Arc<Loaded>) -> anyhow::Result<()> {
+        let command = self.command(action, body)?;
+        anyhow::ensure!(!loaded.commands.contains_key(&command.command_id));
+        let events = loaded.aggregate.decide(&command, &self.directory)?;
+        let commit = Self::commit(&command, action, body, events);
         black_box(commit.encode()?);
         let names: Vec<String> = commit.events.iter().map(|e| e.name().to_owned()).collect();
         let sequence = loaded.last_sequence + 1;

@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
 use signoff_api::client::CommandClient;
 use signoff_api::clock::ManualClock;
-use signoff_api::config::{SignoffConfig, StreamConfig};
+use signoff_api::config::{GatewayConfig, SignoffConfig, StreamConfig};
 use signoff_api::dev::{start_gateway, start_scheduler};
 use signoff_api::gateway::GatewayHandle;
 use signoff_api::identity::{AuthConfig, HmacKey, TokenIssuer};
@@ -131,7 +131,16 @@ impl TestEnv {
 
     /// Another gateway with its own connection and store (its own cache), in the same queue group.
     pub async fn spawn_gateway(&self) -> GatewayHandle {
-        start_gateway(&self.config(), self.clock.clone())
+        self.spawn_gateway_with(GatewayConfig::default()).await
+    }
+
+    /// [`TestEnv::spawn_gateway`] with the gateway's own sizes.
+    pub async fn spawn_gateway_with(&self, gateway: GatewayConfig) -> GatewayHandle {
+        let config = SignoffConfig {
+            gateway,
+            ..self.config()
+        };
+        start_gateway(&config, self.clock.clone())
             .await
             .expect("gateway starts")
     }

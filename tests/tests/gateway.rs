@@ -11,6 +11,7 @@ use std::time::Duration;
 use cqrs_es::CqrsFramework;
 use serde_json::json;
 use signoff_api::client::{wait_for_decision, CommandClient};
+use signoff_api::config::GatewayConfig;
 use signoff_engine::{
     Action, ApprovalCommand, ApprovalEvent, CommandId, RawJson, RequestId, Status, WorkflowSpec,
 };
@@ -427,13 +428,13 @@ async fn cqrs_framework_runs_on_the_jetstream_store() {
 #[tokio::test]
 async fn a_gateway_keeps_as_many_requests_as_its_config_says() {
     let mut env = TestEnv::start_with_gateways(0).await;
-    let mut config = env.config();
-    config.gateway.cache_requests = 2;
-    env.gateways.push(
-        signoff_api::dev::start_gateway(&config, env.clock.clone())
-            .await
-            .unwrap(),
-    );
+    let gateway = env
+        .spawn_gateway_with(GatewayConfig {
+            cache_requests: 2,
+            ..Default::default()
+        })
+        .await;
+    env.gateways.push(gateway);
     let store = env.gateways[0].gateway.store().clone();
     let spec = r#"{"title":"Deploy","approvers":["security-team"]}"#;
     let mut ids = Vec::new();
@@ -460,13 +461,13 @@ async fn a_gateway_keeps_as_many_requests_as_its_config_says() {
 #[tokio::test]
 async fn a_gateway_handles_at_most_max_in_flight_commands_at_once_and_answers_the_rest() {
     let mut env = TestEnv::start_with_gateways(0).await;
-    let mut config = env.config();
-    config.gateway.max_in_flight = 2;
-    env.gateways.push(
-        signoff_api::dev::start_gateway(&config, env.clock.clone())
-            .await
-            .unwrap(),
-    );
+    let gateway = env
+        .spawn_gateway_with(GatewayConfig {
+            max_in_flight: 2,
+            ..Default::default()
+        })
+        .await;
+    env.gateways.push(gateway);
     let ids = submit_burst(&env, 64).await;
     assert_eq!(
         ids.iter().collect::<std::collections::HashSet<_>>().len(),
@@ -477,11 +478,8 @@ async fn a_gateway_handles_at_most_max_in_flight_commands_at_once_and_answers_th
     assert_eq!(stats.peak_in_flight.load(Ordering::Relaxed), 2);
 
     env.gateways.pop().unwrap().shutdown().await;
-    env.gateways.push(
-        signoff_api::dev::start_gateway(&env.config(), env.clock.clone())
-            .await
-            .unwrap(),
-    );
+    let gateway = env.spawn_gateway().await;
+    env.gateways.push(gateway);
     submit_burst(&env, 64).await;
     let stats = &env.gateways[0].gateway.stats;
     assert_eq!(stats.accepted.load(Ordering::Relaxed), 64);
