@@ -483,7 +483,7 @@ impl EventStore {
     ) -> Result<Appended, StoreError> {
         debug_assert_eq!(commit.schema_version, EVENT_SCHEMA_VERSION);
         let message = publish_message(
-            commit.encode()?.into(),
+            commit.encode_shared()?,
             commit.command_id.to_string(),
             expected_last,
             &commit.action,
