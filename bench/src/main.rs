@@ -195,8 +195,13 @@ struct Args {
 }
 
 const PHASES: [&str; 4] = ["commands", "readpath", "load", "memory"];
-/// Phases run only when named: `costs` (per-commit CPU costs, no server).
-const EXTRA_PHASES: [&str; 1] = ["costs"];
+/// Phases run only when named: `costs` (per-commit CPU costs, no server) and
+/// `rounds` (the larger default-sync command run of the raw log, the relay
+/// and signoff, interleaved over several rounds, with nothing else running:
+/// steadier ratios than one run, and a process to profile).
+const EXTRA_PHASES: [&str; 2] = ["costs", "rounds"];
+/// Rounds of the `rounds` phase.
+const ROUNDS: usize = 5;
 
 fn args() -> anyhow::Result<Args> {
     let mut quick = false;
@@ -247,11 +252,11 @@ fn args() -> anyhow::Result<Args> {
                 }
             }
             "-h" | "--help" => {
-                println!("usage: signoff-bench [--quick] [--out DIR] [--only commands,readpath,load,memory,costs] [--background N] [--projection-cache-mib N]");
+                println!("usage: signoff-bench [--quick] [--out DIR] [--only commands,readpath,load,memory,costs,rounds] [--background N] [--projection-cache-mib N]");
                 std::process::exit(0);
             }
             other => anyhow::bail!(
-                "unknown argument {other}; usage: signoff-bench [--quick] [--out DIR] [--only commands,readpath,load,memory,costs] [--background N] [--projection-cache-mib N]"
+                "unknown argument {other}; usage: signoff-bench [--quick] [--out DIR] [--only commands,readpath,load,memory,costs,rounds] [--background N] [--projection-cache-mib N]"
             ),
         }
     }
@@ -391,6 +396,172 @@ fn relay_rows(table: &mut Table, shape: &str, relay: f64, raw: f64, signoff: f64
         .ratio("relay floor", signoff / relay);
 }
 
+/// The larger default-sync run of the raw log, the relay floor and signoff,
+/// [`ROUNDS`] times, interleaved on one server: each target's rate and CPU
+/// per command, round by round. One run of 20,000 commands lasts well under
+/// a second here, and two such runs of one target differ by up to a third;
+/// interleaved rounds meet the same spells of the machine, and their
+/// medians (and ratios within a round) are what the table reports.
+struct Rounds {
+    /// Raw, relay, signoff: (commands/s, CPU) per round.
+    runs: [Vec<(f64, CpuPerCommand)>; 3],
+}
+
+const ROUND_TARGETS: [&str; 3] = ["raw publish", "relay floor", "signoff command"];
+
+impl Rounds {
+    async fn run(
+        server_pid: u32,
+        raw: &Arc<targets::RawLog>,
+        relay: &Arc<relay::Relay>,
+        signoff: &Arc<targets::Gateway>,
+        requests: usize,
+        callers: usize,
+    ) -> anyhow::Result<Self> {
+        eprintln!("== {ROUNDS} rounds: N={requests}, {callers} callers, default sync");
+        let mut runs: [Vec<(f64, CpuPerCommand)>; 3] = Default::default();
+        for round in 1..=ROUNDS {
+            let (r, cpu_r) =
+                with_cpu(server_pid, closed_loop(raw.clone(), requests, callers)).await?;
+            let (f, cpu_f) =
+                with_cpu(server_pid, closed_loop(relay.clone(), requests, callers)).await?;
+            let (g, cpu_g) =
+                with_cpu(server_pid, closed_loop(signoff.clone(), requests, callers)).await?;
+            let (r, f, g) = (r.throughput(), f.throughput(), g.throughput());
+            eprintln!(
+                "  round {round}: raw {r:>6.0}/s ({:.1}+{:.1} us), relay {f:>6.0}/s ({:.1}+{:.1} us; {:.2}x raw), signoff {g:>6.0}/s ({:.1}+{:.1} us; {:.2}x raw, {:.2}x relay)",
+                cpu_r.bench_us, cpu_r.server_us, cpu_f.bench_us, cpu_f.server_us, f / r,
+                cpu_g.bench_us, cpu_g.server_us, g / r, g / f
+            );
+            for (runs, run) in runs.iter_mut().zip([(r, cpu_r), (f, cpu_f), (g, cpu_g)]) {
+                runs.push(run);
+            }
+        }
+        Ok(Self { runs })
+    }
+
+    /// Median, lowest and highest.
+    fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
+        values.sort_by(f64::total_cmp);
+        (
+            values[values.len() / 2],
+            values[0],
+            values[values.len() - 1],
+        )
+    }
+
+    /// Target `i`'s rate (median, lowest, highest).
+    fn rate(&self, i: usize) -> (f64, f64, f64) {
+        Self::spread(self.runs[i].iter().map(|r| r.0).collect())
+    }
+
+    /// Target `i`'s rate over target `of`'s in the same round.
+    fn ratio(&self, i: usize, of: usize) -> (f64, f64, f64) {
+        Self::spread(
+            self.runs[i]
+                .iter()
+                .zip(&self.runs[of])
+                .map(|(x, base)| x.0 / base.0)
+                .collect(),
+        )
+    }
+
+    /// Target `i`'s median CPU per command: (bench process, nats-server) in µs.
+    fn cpu(&self, i: usize) -> (f64, f64) {
+        let bench = Self::spread(self.runs[i].iter().map(|r| r.1.bench_us).collect()).0;
+        let server = Self::spread(self.runs[i].iter().map(|r| r.1.server_us).collect()).0;
+        (bench, server)
+    }
+
+    /// The rows: each rate against the raw publish of its round, signoff
+    /// against the relay floor, the CPU per command; and the target.
+    fn rows(&self, table: &mut Table, shape: &str) {
+        let (raw, lo, hi) = self.rate(0);
+        table
+            .add(
+                format!("raw publish, default sync, {shape} (median of {ROUNDS} rounds: {lo:.0}-{hi:.0})"),
+                raw,
+                "msgs/s",
+            )
+            .ratio("baseline", 1.0);
+        let (signoff, lo, hi) = self.rate(2);
+        let (ratio, rlo, rhi) = self.ratio(2, 0);
+        table
+            .add(
+                format!(
+                    "commands, default sync, {shape} (median of {ROUNDS} rounds: {lo:.0}-{hi:.0})"
+                ),
+                signoff,
+                "cmds/s",
+            )
+            .ratio(
+                format!("raw default sync, same round ({rlo:.2}-{rhi:.2})"),
+                ratio,
+            )
+            .target(">= 0.50x raw", ratio >= 0.5);
+        let (relay, lo, hi) = self.rate(1);
+        let (ratio, rlo, rhi) = self.ratio(1, 0);
+        table
+            .add(
+                format!("relay floor (request/reply + append, no engine), default sync, {shape} (median of {ROUNDS} rounds: {lo:.0}-{hi:.0})"),
+                relay,
+                "cmds/s",
+            )
+            .ratio(format!("raw default sync, same round ({rlo:.2}-{rhi:.2})"), ratio);
+        let (ratio, rlo, rhi) = self.ratio(2, 1);
+        table
+            .add(
+                format!("commands against the relay floor, default sync, {shape}"),
+                signoff,
+                "cmds/s",
+            )
+            .ratio(
+                format!("relay floor, same round ({rlo:.2}-{rhi:.2})"),
+                ratio,
+            );
+        let (raw_bench, raw_server) = self.cpu(0);
+        for (i, what) in ROUND_TARGETS.iter().enumerate() {
+            let (bench, server) = self.cpu(i);
+            table
+                .add(
+                    format!("CPU per {what}, default sync, {shape} (bench process + nats-server, medians)"),
+                    bench + server,
+                    "us",
+                )
+                .ratio(
+                    format!("{bench:.1} + {server:.1} us; raw publish"),
+                    (bench + server) / (raw_bench + raw_server),
+                );
+        }
+    }
+}
+
+/// `--only rounds`: [`Rounds`] alone on a fresh server, nothing else running
+/// in the process (a profile of it is the three targets' and nothing more).
+async fn rounds_phase(plan: &Plan, dir: &std::path::Path, table: &mut Table) -> anyhow::Result<()> {
+    let default = Server::start(dir, "default", false).await?;
+    let mut config = default.config();
+    // Every request the rounds open stays loaded, as in the command phase.
+    config.gateway.cache_requests = plan.big_requests * ROUNDS;
+    let gateway = signoff_api::dev::start_gateway(&config, Arc::new(SystemClock)).await?;
+    let raw = Arc::new(targets::RawLog::new(default.client.clone()).await?);
+    let signoff = Arc::new(targets::Gateway::new(
+        world::connect(&default.nats.url()).await?,
+    ));
+    let relay_service = relay::RelayService::start(&default.nats.url()).await?;
+    let relay = Arc::new(relay::Relay::new(&default.nats.url()).await?);
+    let server = default
+        .nats
+        .pid()
+        .context("the default-sync server's pid")?;
+    let (big, bc) = (plan.big_requests, plan.big_callers);
+    let rounds = Rounds::run(server, &raw, &relay, &signoff, big, bc).await?;
+    relay_service.shutdown().await;
+    gateway.shutdown().await;
+    rounds.rows(table, &format!("N={big}, {bc} callers"));
+    Ok(())
+}
+
 /// 1, 2 and 7: the command mix on raw JetStream, the gateway and the peer.
 async fn command_phase(
     plan: &Plan,
@@ -519,10 +690,7 @@ async fn command_phase(
         .nats
         .pid()
         .context("the default-sync server's pid")?;
-    let (big_raw_d, cpu_raw) = with_cpu(server, closed_loop(raw_default.clone(), big, bc)).await?;
-    let (big_relay_d, cpu_relay) =
-        with_cpu(server, closed_loop(relay_default.clone(), big, bc)).await?;
-    let (big_gw_d, cpu_gw) = with_cpu(server, closed_loop(gw_default.clone(), big, bc)).await?;
+    let rounds = Rounds::run(server, &raw_default, &relay_default, &gw_default, big, bc).await?;
     let pool = pg.pool(bc.clamp(2, 100) as u32).await?;
     let before = postgres::LocalPostgres::count_events(&pool).await?;
     let big_peer = closed_loop(Arc::new(targets::Peer::new(pool.clone())), big, bc).await?;
@@ -550,49 +718,7 @@ async fn command_phase(
             ">= 0.75x raw",
             big_gw_a.throughput() >= 0.75 * big_raw_a.throughput(),
         );
-    table
-        .add(
-            format!("raw publish, default sync, N={big}, {bc} callers"),
-            big_raw_d.throughput(),
-            "msgs/s",
-        )
-        .ratio("baseline", 1.0);
-    table
-        .add(
-            format!("commands, default sync, N={big}, {bc} callers"),
-            big_gw_d.throughput(),
-            "cmds/s",
-        )
-        .ratio(
-            "raw default sync",
-            big_gw_d.throughput() / big_raw_d.throughput(),
-        )
-        .target(
-            ">= 0.50x raw",
-            big_gw_d.throughput() >= 0.5 * big_raw_d.throughput(),
-        );
-    relay_rows(
-        table,
-        &format!("N={big}, {bc} callers"),
-        big_relay_d.throughput(),
-        big_raw_d.throughput(),
-        big_gw_d.throughput(),
-    );
-    for (what, cpu) in [
-        ("raw publish", cpu_raw),
-        ("relay floor", cpu_relay),
-        ("signoff command", cpu_gw),
-    ] {
-        table.add(
-            format!("CPU per {what}, default sync, N={big}, {bc} callers (bench process + nats-server)"),
-            cpu.bench_us + cpu.server_us,
-            "us",
-        )
-        .ratio(
-            format!("{:.1} + {:.1} us; raw publish", cpu.bench_us, cpu.server_us),
-            (cpu.bench_us + cpu.server_us) / (cpu_raw.bench_us + cpu_raw.server_us),
-        );
-    }
+    rounds.rows(table, &format!("N={big}, {bc} callers"));
     table
         .add(
             format!("peer cqrs-es + postgres-es, N={big}, {bc} callers"),
@@ -620,8 +746,8 @@ async fn command_phase(
     // runs swing more with the fsync rate of the moment).
     let max_ra = big_raw_a.throughput();
     let max_ga = big_gw_a.throughput();
-    let max_rd = big_raw_d.throughput();
-    let max_gd = big_gw_d.throughput();
+    let max_rd = rounds.rate(0).0;
+    let max_gd = rounds.rate(2).0;
     let (rate, req) = half(max_ra);
     let hl_raw_a = open_loop(raw_always.clone(), req, rate).await?;
     let (rate, req) = half(max_ga);
@@ -965,6 +1091,17 @@ async fn main() -> anyhow::Result<()> {
         for (what, ns) in costs::command_steps(iterations)? {
             table.add(what, ns, "ns");
         }
+        println!();
+        println!("{}", table.render());
+        return Ok(());
+    }
+
+    if args.phases.iter().any(|p| p == "rounds") {
+        anyhow::ensure!(
+            args.phases.len() == 1,
+            "--only rounds runs alone (its CPU figures are the whole process's)"
+        );
+        rounds_phase(&plan, dir.path(), &mut table).await?;
         println!();
         println!("{}", table.render());
         return Ok(());
