@@ -410,6 +410,16 @@ fn relay_rows(
         .ratio(signoff_label, signoff_ratio);
 }
 
+/// Median, lowest and highest of one figure over its rounds (at least one).
+fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (
+        values[values.len() / 2],
+        values[0],
+        values[values.len() - 1],
+    )
+}
+
 /// The larger default-sync run of the raw log, the relay floor and signoff,
 /// [`ROUNDS`] times, interleaved on one server: each target's rate and CPU
 /// per command, round by round. One run of 20,000 commands lasts well under
@@ -454,24 +464,14 @@ impl Rounds {
         Ok(Self { runs })
     }
 
-    /// Median, lowest and highest.
-    fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
-        values.sort_by(f64::total_cmp);
-        (
-            values[values.len() / 2],
-            values[0],
-            values[values.len() - 1],
-        )
-    }
-
     /// Target `i`'s rate (median, lowest, highest).
     fn rate(&self, i: usize) -> (f64, f64, f64) {
-        Self::spread(self.runs[i].iter().map(|r| r.0).collect())
+        spread(self.runs[i].iter().map(|r| r.0).collect())
     }
 
     /// Target `i`'s rate over target `of`'s in the same round.
     fn ratio(&self, i: usize, of: usize) -> (f64, f64, f64) {
-        Self::spread(
+        spread(
             self.runs[i]
                 .iter()
                 .zip(&self.runs[of])
@@ -482,8 +482,8 @@ impl Rounds {
 
     /// Target `i`'s median CPU per command: (bench process, nats-server) in µs.
     fn cpu(&self, i: usize) -> (f64, f64) {
-        let bench = Self::spread(self.runs[i].iter().map(|r| r.1.bench_us).collect()).0;
-        let server = Self::spread(self.runs[i].iter().map(|r| r.1.server_us).collect()).0;
+        let bench = spread(self.runs[i].iter().map(|r| r.1.bench_us).collect()).0;
+        let server = spread(self.runs[i].iter().map(|r| r.1.server_us).collect()).0;
         (bench, server)
     }
 
@@ -612,12 +612,11 @@ impl HalfLoad {
     fn rows(&self, table: &mut Table) {
         for (name, runs) in DURABILITIES.iter().zip(&self.runs) {
             let rate = |of: fn(&(RunResult, RunResult)) -> &RunResult| {
-                Rounds::spread(runs.iter().map(|run| of(run).throughput()).collect()).0
+                spread(runs.iter().map(|run| of(run).throughput()).collect()).0
             };
             let (raw_rate, signoff_rate) = (rate(|run| &run.0), rate(|run| &run.1));
             for (q, label) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
-                let (raw, lo, hi) =
-                    Rounds::spread(runs.iter().map(|run| run.0.quantile_ms(q)).collect());
+                let (raw, lo, hi) = spread(runs.iter().map(|run| run.0.quantile_ms(q)).collect());
                 table
                     .add(
                         format!("raw publish latency {label}, {name}, at {raw_rate:.0} msgs/s (median of {ROUNDS} rounds: {lo:.2}-{hi:.2})"),
@@ -626,8 +625,8 @@ impl HalfLoad {
                     )
                     .ratio("baseline", 1.0);
                 let (signoff, lo, hi) =
-                    Rounds::spread(runs.iter().map(|run| run.1.quantile_ms(q)).collect());
-                let (ratio, rlo, rhi) = Rounds::spread(
+                    spread(runs.iter().map(|run| run.1.quantile_ms(q)).collect());
+                let (ratio, rlo, rhi) = spread(
                     runs.iter()
                         .map(|run| run.1.quantile_ms(q) / run.0.quantile_ms(q))
                         .collect(),
@@ -982,11 +981,8 @@ async fn readpath_phase(
 
 /// The median of a few rates and their range as text (`min-max`).
 fn median_and_range(rates: &[f64]) -> (f64, String) {
-    let mut sorted = rates.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
-    let range = format!("{:.0}-{:.0}", sorted[0], sorted[sorted.len() - 1]);
-    (median, range)
+    let (median, lowest, highest) = spread(rates.to_vec());
+    (median, format!("{lowest:.0}-{highest:.0}"))
 }
 
 /// 5: loading one request, by stream size and by history length.
