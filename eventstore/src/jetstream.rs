@@ -53,8 +53,16 @@ impl Default for StreamSettings {
 }
 
 impl StreamSettings {
+    /// `<prefix>.<request id, hyphenated>`, built in one allocation (on
+    /// every append; `format!` through `Display` was 0.5% of a command run).
     pub fn subject(&self, request: RequestId) -> String {
-        format!("{}.{}", self.subject_prefix, request)
+        let mut id = uuid::Uuid::encode_buffer();
+        let id = request.0.hyphenated().encode_lower(&mut id);
+        let mut subject = String::with_capacity(self.subject_prefix.len() + 1 + id.len());
+        subject.push_str(&self.subject_prefix);
+        subject.push('.');
+        subject.push_str(id);
+        subject
     }
 
     pub fn all_subjects(&self) -> String {
@@ -684,6 +692,23 @@ fn check_stream(found: &stream::Config, wanted: &stream::Config) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_requests_subject_is_the_prefix_and_its_hyphenated_id() {
+        let settings = StreamSettings::default();
+        for id in [
+            0u128,
+            1,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+        ] {
+            let request = RequestId(uuid::Uuid::from_u128(id));
+            assert_eq!(
+                settings.subject(request),
+                format!("{}.{request}", settings.subject_prefix)
+            );
+        }
+    }
 
     #[test]
     fn the_load_cache_evicts_the_request_written_least_recently() {
