@@ -434,8 +434,10 @@ struct Rounds {
 const ROUND_TARGETS: [&str; 3] = ["raw publish", "relay floor", "signoff command"];
 
 impl Rounds {
+    /// On `server` (the default-sync one), whose CPU is read with the bench
+    /// process's.
     async fn run(
-        server_pid: u32,
+        server: &Server,
         raw: &Arc<targets::RawLog>,
         relay: &Arc<relay::Relay>,
         signoff: &Arc<targets::Gateway>,
@@ -443,6 +445,7 @@ impl Rounds {
         callers: usize,
     ) -> anyhow::Result<Self> {
         eprintln!("== {ROUNDS} rounds: N={requests}, {callers} callers, default sync");
+        let server_pid = server.nats.pid().context("the default-sync server's pid")?;
         let mut runs: [Vec<(f64, CpuPerCommand)>; 3] = Default::default();
         for round in 1..=ROUNDS {
             let (r, cpu_r) =
@@ -611,10 +614,8 @@ impl HalfLoad {
     /// signoff's, and signoff's p99 against the raw p99 of its round.
     fn rows(&self, table: &mut Table) {
         for (name, runs) in DURABILITIES.iter().zip(&self.runs) {
-            let rate = |of: fn(&(RunResult, RunResult)) -> &RunResult| {
-                spread(runs.iter().map(|run| of(run).throughput()).collect()).0
-            };
-            let (raw_rate, signoff_rate) = (rate(|run| &run.0), rate(|run| &run.1));
+            let raw_rate = spread(runs.iter().map(|run| run.0.throughput()).collect()).0;
+            let signoff_rate = spread(runs.iter().map(|run| run.1.throughput()).collect()).0;
             for (q, label) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
                 let (raw, lo, hi) = spread(runs.iter().map(|run| run.0.quantile_ms(q)).collect());
                 table
@@ -662,12 +663,8 @@ async fn rounds_phase(plan: &Plan, dir: &std::path::Path, table: &mut Table) -> 
     ));
     let relay_service = relay::RelayService::start(&default.nats.url()).await?;
     let relay = Arc::new(relay::Relay::new(&default.nats.url()).await?);
-    let server = default
-        .nats
-        .pid()
-        .context("the default-sync server's pid")?;
     let (big, bc) = (plan.big_requests, plan.big_callers);
-    let rounds = Rounds::run(server, &raw, &relay, &signoff, big, bc).await?;
+    let rounds = Rounds::run(&default, &raw, &relay, &signoff, big, bc).await?;
     relay_service.shutdown().await;
     gateway.shutdown().await;
     rounds.rows(table, &format!("N={big}, {bc} callers"));
@@ -801,11 +798,7 @@ async fn command_phase(
     eprintln!("== commands: {big} requests, {bc} callers");
     let big_raw_a = closed_loop(raw_always.clone(), big, bc).await?;
     let big_gw_a = closed_loop(gw_always.clone(), big, bc).await?;
-    let server = default
-        .nats
-        .pid()
-        .context("the default-sync server's pid")?;
-    let rounds = Rounds::run(server, &raw_default, &relay_default, &gw_default, big, bc).await?;
+    let rounds = Rounds::run(&default, &raw_default, &relay_default, &gw_default, big, bc).await?;
     let pool = pg.pool(bc.clamp(2, 100) as u32).await?;
     let before = postgres::LocalPostgres::count_events(&pool).await?;
     let big_peer = closed_loop(Arc::new(targets::Peer::new(pool.clone())), big, bc).await?;
