@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::header::HeaderName;
 use async_nats::HeaderMap;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
@@ -270,8 +271,10 @@ impl Gateway {
                 false,
             );
         }
+        // Made at compile time: a `&str` name is checked and copied per lookup.
+        const AUTHORIZATION: HeaderName = HeaderName::from_static(AUTHORIZATION_HEADER);
         let authorization = headers
-            .and_then(|h| h.get(AUTHORIZATION_HEADER))
+            .and_then(|h| h.get(AUTHORIZATION))
             .map(|v| v.as_str());
         let actor = match self.verifier.verify_header(authorization) {
             Ok(actor) => actor,

@@ -6,6 +6,8 @@
 //! A spec is checked here for shape and limits only ([`WorkflowSpec::validate`]);
 //! [`crate::policy`] resolves it against parameters, time and the directory.
 
+use std::fmt;
+
 use schemars::JsonSchema;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -348,17 +350,17 @@ impl WorkflowSpec {
         title_inherited: bool,
     ) -> Result<(), DomainError> {
         let kind = self.kind_at(at)?;
-        let field = |name: &str| format!("{at}.{name}");
-        check_opt_text(&field("title"), self.title.as_deref(), MAX_TITLE_CHARS)?;
+        let field = |name: &'static str| FieldPath(at, name);
+        check_opt_text(field("title"), self.title.as_deref(), MAX_TITLE_CHARS)?;
         check_opt_text(
-            &field("description"),
+            field("description"),
             self.description.as_deref(),
             MAX_DESCRIPTION_CHARS,
         )?;
         if let Some(secs) = self.expires_in {
             if secs == 0 || secs > MAX_EXPIRES_IN_SECS {
                 return Err(invalid(
-                    &field("expiresIn"),
+                    field("expiresIn"),
                     &format!("is {secs} seconds; it must be between 1 and {MAX_EXPIRES_IN_SECS} (one year)"),
                 ));
             }
@@ -366,26 +368,26 @@ impl WorkflowSpec {
         if let Some(minutes) = self.remind_every_minutes {
             if minutes == 0 || minutes > MAX_ESCALATION_MINUTES {
                 return Err(invalid(
-                    &field("remindEveryMinutes"),
+                    field("remindEveryMinutes"),
                     &format!("is {minutes}; it must be between 1 and {MAX_ESCALATION_MINUTES}"),
                 ));
             }
         }
         if let Some(escalation) = &self.escalation {
-            check_escalation(&field("escalation"), escalation)?;
+            check_escalation(&field("escalation").to_string(), escalation)?;
         }
-        check_raw_size(&field("context"), self.context.as_ref(), MAX_CONTEXT_BYTES)?;
+        check_raw_size(field("context"), self.context.as_ref(), MAX_CONTEXT_BYTES)?;
         check_raw_size(
-            &field("uiConfig"),
+            field("uiConfig"),
             self.ui_config.as_ref(),
             MAX_UI_CONFIG_BYTES,
         )?;
         if let Some(component) = &self.ui_component {
-            check_text(&field("uiComponent"), component, MAX_UI_COMPONENT_CHARS)?;
+            check_text(field("uiComponent"), component, MAX_UI_COMPONENT_CHARS)?;
         }
-        let forbid = |on: bool, name: &str, why: &str| -> Result<(), DomainError> {
+        let forbid = |on: bool, name: &'static str, why: &str| -> Result<(), DomainError> {
             if on {
-                Err(invalid(&field(name), why))
+                Err(invalid(field(name), why))
             } else {
                 Ok(())
             }
@@ -393,7 +395,7 @@ impl WorkflowSpec {
         match kind {
             SpecKind::Approvers => {
                 if self.title.is_none() && !title_inherited {
-                    return Err(invalid(&field("title"), "is required"));
+                    return Err(invalid(field("title"), "is required"));
                 }
                 check_requirement(
                     at,
@@ -408,11 +410,11 @@ impl WorkflowSpec {
                 forbid(self.min_rejections.is_some(), "minRejections", per_stage)?;
                 let stages = self.stages.as_deref().unwrap_or_default();
                 if stages.is_empty() {
-                    return Err(invalid(&field("stages"), "must list at least one stage"));
+                    return Err(invalid(field("stages"), "must list at least one stage"));
                 }
                 if stages.len() > MAX_STAGES {
                     return Err(invalid(
-                        &field("stages"),
+                        field("stages"),
                         &format!(
                             "lists {} stages; at most {MAX_STAGES} are allowed",
                             stages.len()
@@ -421,9 +423,9 @@ impl WorkflowSpec {
                 }
                 for (i, stage) in stages.iter().enumerate() {
                     let at = format!("{at}.stages[{i}]");
-                    check_text(&format!("{at}.title"), &stage.title, MAX_TITLE_CHARS)?;
+                    check_text(FieldPath(&at, "title"), &stage.title, MAX_TITLE_CHARS)?;
                     check_opt_text(
-                        &format!("{at}.description"),
+                        FieldPath(&at, "description"),
                         stage.description.as_deref(),
                         MAX_DESCRIPTION_CHARS,
                     )?;
@@ -436,7 +438,7 @@ impl WorkflowSpec {
                     if let Some(secs) = stage.expires_in {
                         if secs == 0 || secs > MAX_EXPIRES_IN_SECS {
                             return Err(invalid(
-                                &format!("{at}.expiresIn"),
+                                format!("{at}.expiresIn"),
                                 &format!("is {secs} seconds; it must be between 1 and {MAX_EXPIRES_IN_SECS} (one year)"),
                             ));
                         }
@@ -449,23 +451,23 @@ impl WorkflowSpec {
                 forbid(self.min_rejections.is_some(), "minRejections", in_branch)?;
                 if nesting >= MAX_CONDITION_NESTING {
                     return Err(invalid(
-                        &field("condition"),
+                        field("condition"),
                         &format!("conditions nest more than {MAX_CONDITION_NESTING} deep"),
                     ));
                 }
                 let condition = self.condition.as_deref().unwrap_or_default();
-                Condition::compile(&field("condition"), condition)?;
+                Condition::compile(&field("condition").to_string(), condition)?;
                 let Some(config) = &self.config else {
-                    return Err(invalid(&field("config"), "is required with `condition`"));
+                    return Err(invalid(field("config"), "is required with `condition`"));
                 };
                 config.validate_at(
-                    &field("config"),
+                    &field("config").to_string(),
                     nesting + 1,
                     title_inherited || self.title.is_some(),
                 )?;
                 if let Some(else_config) = &self.else_config {
                     else_config.validate_at(
-                        &field("elseConfig"),
+                        &field("elseConfig").to_string(),
                         nesting + 1,
                         title_inherited || self.title.is_some(),
                     )?;
@@ -483,21 +485,21 @@ impl WorkflowSpec {
                     "is set per rule in custom logic",
                 )?;
                 if self.title.is_none() && !title_inherited {
-                    return Err(invalid(&field("title"), "is required"));
+                    return Err(invalid(field("title"), "is required"));
                 }
                 let logic = self.logic.as_ref().expect("kind is Custom");
-                let at = field("logic");
+                let at = field("logic").to_string();
                 if let Some(zone) = &logic.time_zone {
                     zone.parse::<chrono_tz::Tz>().map_err(|_| {
                         invalid(
-                            &format!("{at}.timeZone"),
+                            format!("{at}.timeZone"),
                             &format!("`{zone}` is not an IANA time zone name"),
                         )
                     })?;
                 }
                 if logic.rules.len() > MAX_RULES {
                     return Err(invalid(
-                        &format!("{at}.rules"),
+                        format!("{at}.rules"),
                         &format!(
                             "lists {} rules; at most {MAX_RULES} are allowed",
                             logic.rules.len()
@@ -552,13 +554,13 @@ fn check_requirement(
     min_approvals: Option<u32>,
     min_rejections: Option<u32>,
 ) -> Result<(), DomainError> {
-    let field = format!("{at}.approvers");
+    let field = FieldPath(at, "approvers");
     if approvers.is_empty() {
-        return Err(invalid(&field, "must name at least one user or team"));
+        return Err(invalid(field, "must name at least one user or team"));
     }
     if approvers.len() > MAX_APPROVERS {
         return Err(invalid(
-            &field,
+            field,
             &format!(
                 "names {} approvers; at most {MAX_APPROVERS} are allowed",
                 approvers.len()
@@ -567,22 +569,19 @@ fn check_requirement(
     }
     for (i, id) in approvers.iter().enumerate() {
         crate::ids::UserId::parse(id)
-            .map_err(|e| invalid(&format!("{field}[{i}]"), &format!("`{id}` {e}")))?;
+            .map_err(|e| invalid(format!("{field}[{i}]"), &format!("`{id}` {e}")))?;
         if approvers[..i].contains(id) {
             return Err(invalid(
-                &format!("{field}[{i}]"),
+                format!("{field}[{i}]"),
                 &format!("`{id}` is listed twice"),
             ));
         }
     }
     if min_approvals == Some(0) {
-        return Err(invalid(&format!("{at}.minApprovals"), "must be at least 1"));
+        return Err(invalid(format!("{at}.minApprovals"), "must be at least 1"));
     }
     if min_rejections == Some(0) {
-        return Err(invalid(
-            &format!("{at}.minRejections"),
-            "must be at least 1",
-        ));
+        return Err(invalid(format!("{at}.minRejections"), "must be at least 1"));
     }
     Ok(())
 }
@@ -635,7 +634,7 @@ fn check_escalation(at: &str, escalation: &EscalationSpec) -> Result<(), DomainE
         }
         for (j, id) in level.to.iter().enumerate() {
             crate::ids::UserId::parse(id)
-                .map_err(|e| invalid(&format!("{to}[{j}]"), &format!("`{id}` {e}")))?;
+                .map_err(|e| invalid(format!("{to}[{j}]"), &format!("`{id}` {e}")))?;
         }
     }
     Ok(())
@@ -655,10 +654,14 @@ pub(crate) fn escalation_field(spec: &EscalationSpec, i: usize) -> (String, Stri
     }
 }
 
-fn check_raw_size(field: &str, raw: Option<&RawJson>, max: usize) -> Result<(), DomainError> {
+fn check_raw_size(
+    field: impl fmt::Display,
+    raw: Option<&RawJson>,
+    max: usize,
+) -> Result<(), DomainError> {
     match raw {
         Some(raw) if raw.len() > max => Err(DomainError::TooLarge {
-            field: field.to_owned(),
+            field: field.to_string(),
             bytes: raw.len(),
             max,
         }),
@@ -666,7 +669,11 @@ fn check_raw_size(field: &str, raw: Option<&RawJson>, max: usize) -> Result<(), 
     }
 }
 
-pub(crate) fn check_text(field: &str, text: &str, max_chars: usize) -> Result<(), DomainError> {
+pub(crate) fn check_text(
+    field: impl fmt::Display,
+    text: &str,
+    max_chars: usize,
+) -> Result<(), DomainError> {
     let chars = text.chars().count();
     if text.trim().is_empty() {
         Err(invalid(field, "must not be empty"))
@@ -680,13 +687,28 @@ pub(crate) fn check_text(field: &str, text: &str, max_chars: usize) -> Result<()
     }
 }
 
-fn check_opt_text(field: &str, text: Option<&str>, max_chars: usize) -> Result<(), DomainError> {
+fn check_opt_text(
+    field: impl fmt::Display,
+    text: Option<&str>,
+    max_chars: usize,
+) -> Result<(), DomainError> {
     text.map_or(Ok(()), |t| check_text(field, t, max_chars))
 }
 
-pub(crate) fn invalid(field: &str, problem: &str) -> DomainError {
+/// The path `parent.name` of a field, written out only when an error names
+/// it: a valid spec is checked without building a path string per field.
+#[derive(Clone, Copy)]
+pub(crate) struct FieldPath<'a>(pub &'a str, pub &'static str);
+
+impl fmt::Display for FieldPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+pub(crate) fn invalid(field: impl fmt::Display, problem: &str) -> DomainError {
     DomainError::InvalidSpec {
-        field: field.to_owned(),
+        field: field.to_string(),
         problem: problem.to_owned(),
     }
 }

@@ -2,6 +2,7 @@
 //! command's events are stored atomically. MessagePack (named fields) with the
 //! schema version in a header and in the body.
 
+use async_nats::header::{HeaderName, HeaderValue};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -26,13 +27,18 @@ pub fn publish_message(
     expected_last: u64,
     action: &str,
 ) -> async_nats::jetstream::message::PublishMessage {
+    // Names made at compile time: a `&str` name is checked and copied per
+    // message (each command's append goes through here).
+    const SCHEMA: HeaderName = HeaderName::from_static(HEADER_SCHEMA);
+    const ACTION: HeaderName = HeaderName::from_static(HEADER_ACTION);
+    const TYPE: HeaderName = HeaderName::from_static("Content-Type");
     async_nats::jetstream::message::PublishMessage::build()
         .payload(payload)
         .message_id(message_id)
         .expected_last_subject_sequence(expected_last)
-        .header(HEADER_SCHEMA, EVENT_SCHEMA_VERSION.to_string().as_str())
-        .header(HEADER_ACTION, action)
-        .header("Content-Type", CONTENT_TYPE)
+        .header(SCHEMA, HeaderValue::from(EVENT_SCHEMA_VERSION))
+        .header(ACTION, action)
+        .header(TYPE, CONTENT_TYPE)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
