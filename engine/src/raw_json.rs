@@ -324,17 +324,222 @@ fn write_object<K: AsRef<str>, T>(
 /// first key is serde_json's raw-value token): the caller then hashes the
 /// `Value`, so the hash is always the one [`hash_canonical`] gives.
 pub fn hash_canonical_text(text: &[u8], hasher: &mut Sha256) -> bool {
-    let mut deserializer = serde_json::Deserializer::from_slice(text);
-    let Ok(tree) = Tree::deserialize(&mut deserializer) else {
-        return false;
-    };
-    if deserializer.end().is_err() {
-        return false;
-    }
     let mut out = Vec::with_capacity(text.len());
-    tree.write(&mut out);
+    if !write_canonical_plain(text, &mut out) {
+        let mut deserializer = serde_json::Deserializer::from_slice(text);
+        let Ok(tree) = Tree::deserialize(&mut deserializer) else {
+            return false;
+        };
+        if deserializer.end().is_err() {
+            return false;
+        }
+        tree.write(&mut out);
+    }
     hasher.update(&out);
     true
+}
+
+/// Deepest nesting [`write_canonical_plain`] follows before it declines
+/// (serde_json's own limit is 128).
+const PLAIN_MAX_DEPTH: usize = 64;
+
+/// [`hash_canonical_text`]'s fast path, for the JSON that programs usually
+/// send: strings without escapes and integers of at most 18 digits. Their
+/// canonical form is made of the text's own bytes — serde_json writes a
+/// string that needed no escape back exactly as it came (it escapes only
+/// `"`, `\` and control characters, which such a string cannot hold), and
+/// an integer of that size as the same digits — so the text is copied and
+/// its objects' entries reordered, nothing decoded. A third of the general
+/// path's work on a command body (`--only costs`).
+///
+/// Declines, leaving `out` as it was, at the first escape, fraction,
+/// exponent, longer integer, `-0`, duplicate key, serde_json's raw-value
+/// token as a key, nesting deeper than [`PLAIN_MAX_DEPTH`], or anything that
+/// is not one JSON document; the caller then takes the general path, so
+/// what it writes is always [`write_canonical_bytes`] of the `Value`
+/// serde_json reads from `text` (property test against it).
+fn write_canonical_plain(text: &[u8], out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    let mut reader = PlainReader {
+        text,
+        at: 0,
+        depth: 0,
+    };
+    let written =
+        std::str::from_utf8(text).is_ok() && reader.value(out).is_some() && reader.peek().is_none();
+    if !written {
+        out.truncate(start);
+    }
+    written
+}
+
+/// A cursor over JSON text for [`write_canonical_plain`]; `None` from any
+/// step means "decline".
+struct PlainReader<'a> {
+    text: &'a [u8],
+    at: usize,
+    depth: usize,
+}
+
+impl PlainReader<'_> {
+    /// The next byte that is not JSON white space, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.text.get(self.at) {
+            self.at += 1;
+        }
+        self.text.get(self.at).copied()
+    }
+
+    /// Consumes `byte` if it comes next.
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    fn value(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        match self.peek()? {
+            b'{' => self.object(out),
+            b'[' => self.array(out),
+            b'"' => {
+                let content = self.string()?;
+                out.push(b'"');
+                out.extend_from_slice(&self.text[content]);
+                out.push(b'"');
+                Some(())
+            }
+            b't' => self.word(b"true", out),
+            b'f' => self.word(b"false", out),
+            b'n' => self.word(b"null", out),
+            b'-' | b'0'..=b'9' => self.integer(out),
+            _ => None,
+        }
+    }
+
+    fn word(&mut self, word: &[u8], out: &mut Vec<u8>) -> Option<()> {
+        self.text[self.at..].starts_with(word).then(|| {
+            self.at += word.len();
+            out.extend_from_slice(word);
+        })
+    }
+
+    /// At a `"`: the range of the string's content, which has no escape
+    /// and no control character.
+    fn string(&mut self) -> Option<std::ops::Range<usize>> {
+        let begin = self.at + 1;
+        let length = self.text[begin..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let end = begin + length;
+        (self.text[end] == b'"').then(|| {
+            self.at = end + 1;
+            begin..end
+        })
+    }
+
+    /// An integer of 1 to 18 digits without a leading zero, not `-0`, with
+    /// no fraction or exponent: serde_json reads it as an `i64` or `u64`
+    /// and writes the same digits.
+    fn integer(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        let begin = self.at;
+        let negative = self.text[begin] == b'-';
+        let digits_begin = begin + usize::from(negative);
+        let digits = self.text[digits_begin..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let first = *self.text.get(digits_begin)?;
+        let end = digits_begin + digits;
+        if digits == 0
+            || digits > 18
+            || (first == b'0' && (digits > 1 || negative))
+            || matches!(self.text.get(end), Some(b'.' | b'e' | b'E'))
+        {
+            return None;
+        }
+        self.at = end;
+        out.extend_from_slice(&self.text[begin..end]);
+        Some(())
+    }
+
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        self.at += 1;
+        (self.depth <= PLAIN_MAX_DEPTH).then_some(())
+    }
+
+    fn array(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        self.enter()?;
+        out.push(b'[');
+        if self.eat(b']').is_none() {
+            loop {
+                self.value(out)?;
+                if self.eat(b',').is_none() {
+                    self.eat(b']')?;
+                    break;
+                }
+                out.push(b',');
+            }
+        }
+        out.push(b']');
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// Entries are written as they come; only an object whose keys are not
+    /// already in order is rewritten, entry by entry, in order.
+    fn object(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        self.enter()?;
+        out.push(b'{');
+        let start = out.len();
+        // (key's range in the text, the whole entry's range in `out`)
+        let mut entries: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = Vec::new();
+        if self.eat(b'}').is_none() {
+            loop {
+                if !entries.is_empty() {
+                    out.push(b',');
+                }
+                if self.peek()? != b'"' {
+                    return None;
+                }
+                let key = self.string()?;
+                if &self.text[key.clone()] == RAW_VALUE_TOKEN.as_bytes() {
+                    return None;
+                }
+                let entry = out.len();
+                out.push(b'"');
+                out.extend_from_slice(&self.text[key.clone()]);
+                out.extend_from_slice(b"\":");
+                self.eat(b':')?;
+                self.value(out)?;
+                entries.push((key, entry..out.len()));
+                if self.eat(b',').is_none() {
+                    self.eat(b'}')?;
+                    break;
+                }
+            }
+        }
+        let text = self.text;
+        let key = |entry: &(std::ops::Range<usize>, std::ops::Range<usize>)| &text[entry.0.clone()];
+        if !entries.is_sorted_by(|a, b| key(a) < key(b)) {
+            entries.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+            // Of duplicate keys serde_json keeps the last: the general path's business.
+            if entries
+                .windows(2)
+                .any(|pair| key(&pair[0]) == key(&pair[1]))
+            {
+                return None;
+            }
+            let written = out.split_off(start);
+            for (i, (_, entry)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&written[entry.start - start..entry.end - start]);
+            }
+        }
+        out.push(b'}');
+        self.depth -= 1;
+        Some(())
+    }
 }
 
 /// [`canonical_hash`] of the `Value` serde_json reads from `text`, read
@@ -619,6 +824,109 @@ mod tests {
         let text = r#"{"a":1,"$serde_json::private::RawValue":"[1,2]"}"#;
         let value: Value = serde_json::from_str(text).unwrap();
         assert_eq!(hash_of_text(text), Some(canonical_hash(&value)));
+    }
+
+    /// The fast path takes the JSON it is meant for, and writes what the
+    /// `Value` path writes; everything else it leaves to that path.
+    #[test]
+    fn the_plain_path_writes_what_the_value_path_writes() {
+        let plain = |text: &str| {
+            let mut out = b"kept".to_vec();
+            let taken = write_canonical_plain(text.as_bytes(), &mut out);
+            (taken, out)
+        };
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Plain documents only: no escapes, integers of up to 18 digits,
+        // distinct keys in any order, white space anywhere.
+        fn generate(next: &mut dyn FnMut() -> u64, depth: u32) -> String {
+            const KEYS: [&str; 8] = ["a", "b", "ab", "é", "ключ", "Z", "", "a b"];
+            let space =
+                |next: &mut dyn FnMut() -> u64| [" ", "", "\n\t", ""][(next() % 4) as usize];
+            match next() % if depth == 0 { 4 } else { 6 } {
+                0 => ["null", "true", "false"][(next() % 3) as usize].to_string(),
+                1 => {
+                    let digits = 1 + next() % 18;
+                    let n = next() % 10u64.pow(digits as u32);
+                    let sign = if n != 0 && next().is_multiple_of(2) { "-" } else { "" };
+                    format!("{sign}{n}")
+                }
+                2 => format!("\"{}\"", KEYS[(next() % 8) as usize]),
+                3 => format!("\"x/{}\u{7f}\"", next() % 10),
+                4 => {
+                    let items: Vec<String> =
+                        (0..next() % 4).map(|_| generate(next, depth - 1)).collect();
+                    format!("[{}{}]", space(next), items.join(","))
+                }
+                _ => {
+                    let mut keys = KEYS.to_vec();
+                    let entries: Vec<String> = (0..next() % 6)
+                        .map(|_| {
+                            let key = keys.remove((next() % keys.len() as u64) as usize);
+                            let gap = space(next);
+                            format!("{gap}\"{key}\"{gap}:{}", generate(next, depth - 1))
+                        })
+                        .collect();
+                    format!("{{{}}}", entries.join(", "))
+                }
+            }
+        }
+        for _ in 0..5_000 {
+            let text = generate(&mut next, 4);
+            let value: Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let mut expected = b"kept".to_vec();
+            write_canonical_bytes(&value, &mut expected);
+            assert_eq!(plain(&text), (true, expected), "{text}");
+        }
+        let declined = [
+            r#"{"a":"line\nbreak"}"#,
+            r#"{"a\u0041":1}"#,
+            r#"{"a":1.5}"#,
+            r#"{"a":1e3}"#,
+            r#"{"a":1E3}"#,
+            "-0",
+            "[0, -0]",
+            "1234567890123456789",
+            "01",
+            "+1",
+            "[1,]",
+            "{,}",
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"b":1,"a":2,"b":3}"#,
+            r#"{"$serde_json::private::RawValue":"[1]"}"#,
+            r#"{"a":1,"$serde_json::private::RawValue":"[1]"}"#,
+            "\"tab\there\"",
+            "\"unterminated",
+            "1 2",
+            "nul",
+            "tru",
+            "",
+            "   ",
+            "[1",
+        ];
+        for text in declined {
+            assert_eq!(plain(text), (false, b"kept".to_vec()), "{text}");
+        }
+        let deep = format!("{}1{}", "[".repeat(65), "]".repeat(65));
+        assert_eq!(plain(&deep), (false, b"kept".to_vec()));
+        let not_utf8 = [b'"', 0xff, b'"'];
+        let mut out = Vec::new();
+        assert!(!write_canonical_plain(&not_utf8, &mut out) && out.is_empty());
+        // What the bench sends is what the path is for.
+        for body in [
+            r#"{"commandId":"7b6f","requestId":"x","spec":{"title":"Deploy","approvers":["manager-team"],"expiresIn":86400,"context":{"ticket":"PROJ-1","impact":"low"}},"params":{"amount":50000,"to":"B-2"}}"#,
+            r#"{"commandId":"c","requestId":"r","comment":"ok"}"#,
+        ] {
+            assert!(plain(body).0, "{body}");
+        }
     }
 
     #[test]
