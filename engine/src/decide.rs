@@ -2,6 +2,8 @@
 //! new events or a typed refusal. Synchronous and pure: the team directory is
 //! the only outside fact it reads, and it records what it read in the events.
 
+use chrono::{DateTime, Utc};
+
 use crate::command::{Action, Actor, ApprovalCommand, ExecutionOutcome, Role};
 use crate::directory::TeamDirectory;
 use crate::error::DomainError;
@@ -128,6 +130,28 @@ enum VoteKind {
     Reject,
 }
 
+/// When a pending request stops taking votes: the earlier of its own
+/// `expiresIn` and the current stage's.
+struct Deadline {
+    expires_at: DateTime<Utc>,
+    /// The current stage, when its own deadline is the earlier one.
+    stage: Option<u32>,
+}
+
+fn deadline(state: &ApprovalRequest, submitted: &RequestSubmitted) -> Option<Deadline> {
+    let stage_deadline = state.current_stage_deadline();
+    let expires_at = match (submitted.plan.expires_at, stage_deadline) {
+        (Some(request), Some(stage)) => request.min(stage),
+        (Some(request), None) => request,
+        (None, Some(stage)) => stage,
+        (None, None) => return None,
+    };
+    Some(Deadline {
+        expires_at,
+        stage: (stage_deadline == Some(expires_at)).then_some(state.current_stage),
+    })
+}
+
 /// The state must hold a pending request.
 fn pending<'a>(
     state: &'a ApprovalRequest,
@@ -154,6 +178,21 @@ fn vote(
     presented_hash: Option<&str>,
 ) -> Result<Vec<ApprovalEvent>, DomainError> {
     let submitted = pending(state, command)?;
+    // A vote after the deadline does not count, whether or not the
+    // scheduler has recorded the expiry yet: the request ends by its expiry
+    // rule, as it would have had the scheduler been on time.
+    if let Some(Deadline { expires_at, stage }) = deadline(state, submitted) {
+        if command.at >= expires_at {
+            return Err(DomainError::DeadlinePassed {
+                deadline: match stage {
+                    Some(stage) => format!("stage {stage}'s expiresIn"),
+                    None => "the request's expiresIn".into(),
+                },
+                expired_at: expires_at,
+                now: command.at,
+            });
+        }
+    }
     let actor = &command.actor;
     let stage_index = state.current_stage;
     let (Some(stage_plan), Some(progress)) = (
@@ -348,15 +387,13 @@ fn expire(
 ) -> Result<Vec<ApprovalEvent>, DomainError> {
     require_scheduler(command, "expire")?;
     let submitted = pending(state, command)?;
-    // The earlier of the request's own expiry and the current stage's.
-    let stage_deadline = state.current_stage_deadline();
-    let expires_at = match (submitted.plan.expires_at, stage_deadline) {
-        (Some(request), Some(stage)) => request.min(stage),
-        (Some(request), None) => request,
-        (None, Some(stage)) => stage,
-        (None, None) => return Err(DomainError::NoExpiry),
+    let Some(Deadline {
+        expires_at,
+        stage: stage_expired,
+    }) = deadline(state, submitted)
+    else {
+        return Err(DomainError::NoExpiry);
     };
-    let stage_expired = (stage_deadline == Some(expires_at)).then_some(state.current_stage);
     if command.at < expires_at {
         return Err(DomainError::NotYetDue {
             deadline: "expiry".into(),
@@ -365,7 +402,14 @@ fn expire(
         });
     }
     let at = command.at;
-    Ok(vec![match submitted.plan.on_expiry {
+    // Auto-approval is the request's own rule: a stage that ran out of time
+    // has no approvals to show, and approving the request for it would skip
+    // that stage and every one after it. Such a request expires instead.
+    let on_expiry = match (submitted.plan.on_expiry, stage_expired) {
+        (OnExpiry::Approve, Some(_)) => OnExpiry::Expire,
+        (rule, _) => rule,
+    };
+    Ok(vec![match on_expiry {
         OnExpiry::Expire => ApprovalEvent::RequestExpired(RequestExpired {
             by: command.actor.clone(),
             expires_at,

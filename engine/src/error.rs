@@ -115,6 +115,18 @@ pub enum DomainError {
         now: DateTime<Utc>,
     },
 
+    /// An approval or rejection came at or after the request's (or its
+    /// current stage's) expiry: votes no longer count, and the request ends
+    /// by its expiry rule when the scheduler records it.
+    #[error(
+        "the time to decide ran out at {expired_at} ({deadline}); a vote at {now} no longer counts"
+    )]
+    DeadlinePassed {
+        deadline: String,
+        expired_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+
     /// An expire command for a request without `expiresIn`.
     #[error("this request has no expiry")]
     NoExpiry,
@@ -168,6 +180,7 @@ impl DomainError {
             DomainError::NotPermitted { .. } => "NOT_PERMITTED",
             DomainError::PayloadMismatch { .. } => "PAYLOAD_MISMATCH",
             DomainError::NotYetDue { .. } => "NOT_YET_DUE",
+            DomainError::DeadlinePassed { .. } => "DEADLINE_PASSED",
             DomainError::NoExpiry => "NO_EXPIRY",
             DomainError::EscalationOutOfOrder { .. } => "ESCALATION_OUT_OF_ORDER",
             DomainError::NotApproved { .. } => "NOT_APPROVED",

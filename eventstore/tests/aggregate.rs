@@ -923,6 +923,125 @@ mod expiry {
     }
 
     #[test]
+    fn a_vote_at_or_after_the_deadline_does_not_count() {
+        let history = History::submitted(EXPIRING, PARAMS);
+        let just_in_time = t0() + seconds(3599);
+        assert_eq!(
+            names(&accepted(
+                history.events(),
+                cmd(actor("erin"), just_in_time, approve())
+            )),
+            ["ApprovalGranted", "StageApproved", "RequestApproved"]
+        );
+        // The scheduler has not recorded the expiry yet: the votes still do not count.
+        for late in [0, 1, 86_400] {
+            let now = t0() + seconds(3600 + late);
+            for action in [approve(), reject("too late anyway")] {
+                assert_eq!(
+                    refused(history.events(), cmd(actor("erin"), now, action)),
+                    DomainError::DeadlinePassed {
+                        deadline: "the request's expiresIn".into(),
+                        expired_at: t0() + seconds(3600),
+                        now,
+                    }
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn on_expiry_rejects_or_approves_by_the_rule_that_did_it() {
+        let due = t0() + seconds(3600);
+        let rule = |on_expiry: &str| {
+            EXPIRING.replace(
+                r#""expiresIn": 3600"#,
+                &format!(r#""expiresIn": 3600, "onExpiry": "{on_expiry}""#),
+            )
+        };
+        framework()
+            .given(History::submitted(&rule("reject"), PARAMS).events())
+            .when(cmd(scheduler(), due, expire()))
+            .then_expect_events(vec![Event(ApprovalEvent::RequestRejected(
+                RequestRejected {
+                    at: due,
+                    stage: 0,
+                    rejections: Vec::new(),
+                    expired_at: Some(due),
+                },
+            ))]);
+        framework()
+            .given(History::submitted(&rule("approve"), PARAMS).events())
+            .when(cmd(scheduler(), due, expire()))
+            .then_expect_events(vec![Event(ApprovalEvent::RequestApproved(
+                RequestApproved {
+                    at: due,
+                    basis: ApprovalBasis::ExpiryRule { expires_at: due },
+                },
+            ))]);
+    }
+
+    /// A chain whose first stage has a minute, the request a day, and the
+    /// request's rule `on_expiry`.
+    fn timed_chain(on_expiry: &str) -> String {
+        format!(
+            r#"{{"title": "Release", "expiresIn": 86400, "onExpiry": "{on_expiry}", "stages": [
+                {{"title": "Review", "approvers": ["bob"], "expiresIn": 60}},
+                {{"title": "Sign-off", "approvers": ["carol"]}}
+            ]}}"#
+        )
+    }
+
+    #[test]
+    fn a_stage_that_runs_out_of_time_never_approves_the_chain() {
+        let history = History::submitted(&timed_chain("approve"), PARAMS);
+        let due = t0() + seconds(60);
+        framework()
+            .given(history.events())
+            .when(cmd(scheduler(), due, expire()))
+            .then_expect_events(vec![Event(ApprovalEvent::RequestExpired(RequestExpired {
+                by: scheduler(),
+                expires_at: due,
+                stage: Some(0),
+                at: due,
+            }))]);
+        assert_eq!(
+            refused(history.events(), cmd(actor("bob"), due, approve())),
+            DomainError::DeadlinePassed {
+                deadline: "stage 0's expiresIn".into(),
+                expired_at: due,
+                now: due,
+            }
+        );
+        // The request's own deadline still approves by the rule.
+        let reviewed = history.then(actor("bob"), t0() + seconds(30), approve());
+        let day = t0() + seconds(86_400);
+        assert_eq!(
+            names(&accepted(
+                reviewed.events(),
+                cmd(scheduler(), day, expire())
+            )),
+            ["RequestApproved"]
+        );
+    }
+
+    #[test]
+    fn a_stage_that_runs_out_of_time_rejects_the_request_under_on_expiry_reject() {
+        let history = History::submitted(&timed_chain("reject"), PARAMS);
+        let due = t0() + seconds(60);
+        framework()
+            .given(history.events())
+            .when(cmd(scheduler(), due, expire()))
+            .then_expect_events(vec![Event(ApprovalEvent::RequestRejected(
+                RequestRejected {
+                    at: due,
+                    stage: 0,
+                    rejections: Vec::new(),
+                    expired_at: Some(due),
+                },
+            ))]);
+    }
+
+    #[test]
     fn a_request_without_expires_in_cannot_expire() {
         let history = History::submitted(SINGLE, PARAMS);
         assert_eq!(
@@ -1672,7 +1791,9 @@ mod terminal_states {
     /// (status, decided at, history) for each way a request ends.
     fn decided_histories() -> Vec<(Status, chrono::DateTime<chrono::Utc>, History)> {
         let base = History::submitted(BOTH_DEADLINES, PARAMS);
-        let at = t0() + minutes(60);
+        // Votes count until the deadline; the expiry comes at it.
+        let at = t0() + minutes(59);
+        let due = t0() + minutes(60);
         vec![
             (
                 Status::Approved,
@@ -1686,8 +1807,8 @@ mod terminal_states {
             ),
             (
                 Status::Expired,
-                at,
-                base.clone().then(scheduler(), at, expire()),
+                due,
+                base.clone().then(scheduler(), due, expire()),
             ),
             (Status::Cancelled, at, base.then(requester(), at, cancel())),
         ]
