@@ -52,6 +52,16 @@ pub enum DomainError {
         eligible: u32,
     },
 
+    /// The stage could be left pending for good: after `minApprovals - 1`
+    /// approvals and `minRejections - 1` rejections nobody would be left to vote.
+    #[error("{field} is {min_rejections} with minApprovals {min_approvals}, but only {eligible} people other than the requester can act on this stage: a split vote would leave it neither approved nor rejected, so at most {max} rejections can be required", max = (*eligible + 1).saturating_sub(*min_approvals))]
+    UndecidableQuorum {
+        field: String,
+        min_approvals: u32,
+        min_rejections: u32,
+        eligible: u32,
+    },
+
     /// A submit named a request id that is already in the log (with another command id).
     #[error("request {request_id} already exists")]
     RequestAlreadyExists { request_id: RequestId },
@@ -170,6 +180,7 @@ impl DomainError {
             DomainError::ConditionFailed { .. } => "CONDITION_FAILED",
             DomainError::UnknownApprover { .. } => "UNKNOWN_APPROVER",
             DomainError::QuorumUnreachable { .. } => "QUORUM_UNREACHABLE",
+            DomainError::UndecidableQuorum { .. } => "UNDECIDABLE_QUORUM",
             DomainError::RequestAlreadyExists { .. } => "REQUEST_ALREADY_EXISTS",
             DomainError::RequestNotFound { .. } => "REQUEST_NOT_FOUND",
             DomainError::AlreadyDecided { .. } => "ALREADY_DECIDED",
@@ -200,6 +211,7 @@ impl DomainError {
             | DomainError::ConditionFailed { field, .. }
             | DomainError::UnknownApprover { field, .. }
             | DomainError::QuorumUnreachable { field, .. }
+            | DomainError::UndecidableQuorum { field, .. }
             | DomainError::PayloadMismatch { field, .. } => Some(field),
             _ => None,
         }

@@ -366,10 +366,22 @@ fn finish_plan(
                         )
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                let due_at = after(Duration::minutes(level.after_minutes as i64));
+                if let (Some(expires_at), Some(secs)) = (expires_at, merged.expires_in) {
+                    if due_at >= expires_at {
+                        return Err(invalid(
+                            format!("{field}{}", escalation_field(spec, i).0),
+                            &format!(
+                                "is {} minutes, but the request expires after {secs} seconds (`expiresIn`): the level could never fire",
+                                level.after_minutes
+                            ),
+                        ));
+                    }
+                }
                 Ok(EscalationLevel {
                     level: i as u32 + 1,
                     after_minutes: level.after_minutes,
-                    due_at: after(Duration::minutes(level.after_minutes as i64)),
+                    due_at,
                     to,
                 })
             })
@@ -449,6 +461,17 @@ fn build_stage(
                 eligible,
             });
         }
+    }
+    // Votes that reach neither number while nobody is left to vote leave
+    // the stage pending for good: (minApprovals - 1) approvals and
+    // (minRejections - 1) rejections must not be able to use up everyone.
+    if min_approvals + min_rejections > eligible + 1 {
+        return Err(DomainError::UndecidableQuorum {
+            field: format!("{at}.minRejections"),
+            min_approvals,
+            min_rejections,
+            eligible,
+        });
     }
     Ok(StagePlan {
         title,

@@ -199,7 +199,7 @@ pub struct RequirementSpec {
 pub struct EscalationLevelSpec {
     #[schemars(range(min = 1, max = MAX_ESCALATION_MINUTES))]
     pub after_minutes: u32,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = MAX_APPROVERS))]
     pub to: Vec<String>,
 }
 
@@ -209,7 +209,7 @@ pub struct EscalationLevelSpec {
 pub struct GuideEscalationSpec {
     #[schemars(range(min = 1, max = MAX_ESCALATION_MINUTES))]
     pub after_minutes: u32,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = MAX_APPROVERS))]
     pub to: Vec<String>,
     #[serde(
         default,
@@ -218,6 +218,7 @@ pub struct GuideEscalationSpec {
     )]
     pub after_minutes2: Option<u32>,
     #[serde(default, rename = "to2", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_APPROVERS))]
     pub to2: Option<Vec<String>>,
 }
 
@@ -632,9 +633,24 @@ fn check_escalation(at: &str, escalation: &EscalationSpec) -> Result<(), DomainE
         if level.to.is_empty() {
             return Err(invalid(&to, "must name at least one user or team"));
         }
+        if level.to.len() > MAX_APPROVERS {
+            return Err(invalid(
+                &to,
+                &format!(
+                    "names {} users and teams; at most {MAX_APPROVERS} are allowed",
+                    level.to.len()
+                ),
+            ));
+        }
         for (j, id) in level.to.iter().enumerate() {
             crate::ids::UserId::parse(id)
                 .map_err(|e| invalid(format!("{to}[{j}]"), &format!("`{id}` {e}")))?;
+            if level.to[..j].contains(id) {
+                return Err(invalid(
+                    format!("{to}[{j}]"),
+                    &format!("`{id}` is listed twice"),
+                ));
+            }
         }
     }
     Ok(())

@@ -2096,6 +2096,89 @@ mod validation {
     }
 
     #[test]
+    fn a_quorum_a_split_vote_could_leave_pending_for_good_is_refused() {
+        // release-managers less alice, who requests: bob and carol. With both
+        // needed to approve and both to reject, one of each decides nothing
+        // and nobody is left to vote.
+        assert_eq!(
+            submit_refused(
+                r#"{"title": "T", "approvers": ["release-managers"], "minApprovals": 2, "minRejections": 2}"#,
+                PARAMS
+            ),
+            DomainError::UndecidableQuorum {
+                field: "spec.minRejections".into(),
+                min_approvals: 2,
+                min_rejections: 2,
+                eligible: 2,
+            }
+        );
+        assert_eq!(
+            submit_refused(
+                r#"{"title": "T", "stages": [
+                    {"title": "A", "approvers": ["bob"]},
+                    {"title": "B", "approvers": ["release-managers"], "minApprovals": 2, "minRejections": 2}
+                ]}"#,
+                PARAMS
+            )
+            .code(),
+            "UNDECIDABLE_QUORUM"
+        );
+        // Every split that uses up the voters decides the stage.
+        for (approvals, rejections) in [(2, 1), (1, 2), (1, 1)] {
+            let spec = format!(
+                r#"{{"title": "T", "approvers": ["release-managers"], "minApprovals": {approvals}, "minRejections": {rejections}}}"#
+            );
+            assert_eq!(
+                History::submitted(&spec, PARAMS).state.status,
+                Status::Pending
+            );
+        }
+    }
+
+    #[test]
+    fn an_escalation_level_that_could_never_fire_is_refused() {
+        for (after_minutes, refused) in [(9, false), (10, true), (15, true)] {
+            let spec = format!(
+                r#"{{"title": "T", "approvers": ["bob"], "expiresIn": 600,
+                    "escalation": {{"afterMinutes": {after_minutes}, "to": ["carol"]}}}}"#
+            );
+            if refused {
+                assert_eq!(invalid_spec_field(&spec), "spec.escalation.afterMinutes");
+            } else {
+                assert_eq!(
+                    History::submitted(&spec, PARAMS).state.status,
+                    Status::Pending
+                );
+            }
+        }
+        assert_eq!(
+            invalid_spec_field(
+                r#"{"title": "T", "approvers": ["bob"], "expiresIn": 3600,
+                    "escalation": [{"afterMinutes": 30, "to": ["carol"]}, {"afterMinutes": 90, "to": ["dave"]}]}"#
+            ),
+            "spec.escalation[1].afterMinutes"
+        );
+    }
+
+    #[test]
+    fn escalation_targets_are_limited_like_approvers() {
+        assert_eq!(
+            invalid_spec_field(
+                r#"{"title": "T", "approvers": ["bob"], "escalation": {"afterMinutes": 5, "to": ["carol", "carol"]}}"#
+            ),
+            "spec.escalation.to[1]"
+        );
+        let many: Vec<String> = (0..101).map(|i| format!("\"u{i}\"")).collect();
+        assert_eq!(
+            invalid_spec_field(&format!(
+                r#"{{"title": "T", "approvers": ["bob"], "escalation": [{{"afterMinutes": 5, "to": [{}]}}]}}"#,
+                many.join(",")
+            )),
+            "spec.escalation[0].to"
+        );
+    }
+
+    #[test]
     fn a_quorum_above_the_eligible_people_is_unreachable_and_the_requester_does_not_count() {
         // release-managers is alice, bob and carol; alice requests, so two can approve.
         assert_eq!(

@@ -19,4 +19,4 @@ pub use commands::*;
 pub use replies::*;
 
 /// Version of the command and reply JSON contract.
-pub const WIRE_VERSION: u32 = 6;
+pub const WIRE_VERSION: u32 = 7;
