@@ -427,7 +427,7 @@ impl Gateway {
     async fn original_answer(&self, command: &ApprovalCommand, sequence: u64) -> Reply {
         let commits = match self.store.read_commits(command.request_id, 0).await {
             Ok(commits) => commits,
-            Err(e) => return error(codes::UNAVAILABLE, e.to_string(), None, true),
+            Err(e) => return store_failure(e),
         };
         let mut loaded = Loaded::empty(command.request_id);
         let mut events = Vec::new();
@@ -470,14 +470,19 @@ async fn retry_or_fail(e: StoreError, unavailable: &mut u32) -> Option<Reply> {
             tokio::time::sleep(Duration::from_millis(50 * u64::from(*unavailable))).await;
             None
         }
-        StoreError::Unavailable(why) => Some(error(codes::UNAVAILABLE, why, None, true)),
-        StoreError::Decode { .. } | StoreError::UnsupportedSchema { .. } => Some(error(
-            codes::HISTORY_DOES_NOT_REPLAY,
-            e.to_string(),
-            None,
-            false,
-        )),
-        other => Some(error(codes::UNAVAILABLE, other.to_string(), None, true)),
+        e => Some(store_failure(e)),
+    }
+}
+
+/// The answer to a store error not retried here: a history this build
+/// cannot read is no reason to retry; anything else may pass.
+fn store_failure(e: StoreError) -> Reply {
+    match e {
+        StoreError::Unavailable(why) => error(codes::UNAVAILABLE, why, None, true),
+        StoreError::Decode { .. } | StoreError::UnsupportedSchema { .. } => {
+            error(codes::HISTORY_DOES_NOT_REPLAY, e.to_string(), None, false)
+        }
+        other => error(codes::UNAVAILABLE, other.to_string(), None, true),
     }
 }
 

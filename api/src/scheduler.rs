@@ -21,12 +21,12 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::json;
 use signoff_engine::{ApprovalEvent, RequestId, Role};
-use signoff_eventstore::{EventStore, StoredCommit};
+use signoff_eventstore::{EventStore, StoreError, StoredCommit};
 use signoff_schemas::replies::codes;
 use signoff_schemas::Reply;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{debug, error, info, info_span, warn, Instrument};
 use uuid::Uuid;
 
 use crate::client::CommandClient;
@@ -37,6 +37,8 @@ use crate::identity::TokenIssuer;
 const DEADLINE_NAMESPACE: Uuid = Uuid::from_u128(0x5167_6f66_2d64_6561_646c_696e_6573_0001);
 /// How often the scheduler looks at its clock when nothing else wakes it.
 const TICK: Duration = Duration::from_millis(50);
+/// How long after a failed or ended watch of the log it is opened again.
+const REOPEN_AFTER: Duration = Duration::from_secs(1);
 
 /// What falls due.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -250,8 +252,12 @@ pub struct SchedulerStats {
     pub moot: AtomicU64,
     /// Deadlines pending, as of the last commit folded.
     pub pending: AtomicU64,
-    /// Stream sequence of the last commit folded.
+    /// Stream sequence of the last commit folded (or skipped as unreadable).
     pub position: AtomicU64,
+    /// Commits this build could not read, skipped.
+    pub unreadable: AtomicU64,
+    /// Deadline commands refused for a reason that does not pass by itself.
+    pub refused: AtomicU64,
 }
 
 pub struct Scheduler {
@@ -303,11 +309,7 @@ impl Scheduler {
     pub fn spawn(self: Arc<Self>) -> SchedulerHandle {
         let (stop, stopped) = oneshot::channel();
         let this = self.clone();
-        let task = tokio::spawn(async move {
-            if let Err(e) = this.run(stopped).await {
-                warn!(error = %e, "scheduler stopped");
-            }
-        });
+        let task = tokio::spawn(async move { this.run(stopped).await });
         SchedulerHandle {
             stop: Some(stop),
             task,
@@ -315,32 +317,67 @@ impl Scheduler {
         }
     }
 
-    async fn run(
-        &self,
-        mut stopped: oneshot::Receiver<()>,
-    ) -> Result<(), signoff_eventstore::StoreError> {
+    /// Follows the log until stopped. Nothing else ends it: a watch that
+    /// fails or ends is opened again after the last commit folded (the
+    /// deadlines already folded stay), and a commit this build cannot read
+    /// is skipped with an error and counted (`unreadable`) instead of
+    /// stopping every request's deadlines for one.
+    async fn run(&self, mut stopped: oneshot::Receiver<()>) {
         let mut deadlines = Deadlines::default();
-        let mut commits = Box::pin(self.store.watch_all().await?);
+        let mut commits = None;
+        let mut reopen_at = tokio::time::Instant::now();
         // Deadlines whose command was refused for a passing reason, with when to try again.
         let mut retry_at: HashMap<Deadline, DateTime<Utc>> = HashMap::new();
-        info!("scheduler following the log");
         loop {
+            if commits.is_none() && tokio::time::Instant::now() >= reopen_at {
+                let from = self.stats.position.load(Ordering::Relaxed) + 1;
+                match self.store.watch_all_from(from).await {
+                    Ok(watch) => {
+                        info!(from, "scheduler following the log");
+                        commits = Some(Box::pin(watch));
+                    }
+                    Err(e) => {
+                        warn!(error = %e, from, "cannot follow the log; trying again");
+                        reopen_at = tokio::time::Instant::now() + REOPEN_AFTER;
+                    }
+                }
+            }
             tokio::select! {
-                _ = &mut stopped => return Ok(()),
-                commit = commits.next() => match commit {
-                    Some(stored) => {
-                        let stored = stored?;
+                _ = &mut stopped => return,
+                // Lazy: the block runs only when polled, which the guard allows only with a watch.
+                commit = async { commits.as_mut().expect("guarded").next().await }, if commits.is_some() => match commit {
+                    Some(Ok(stored)) => {
                         deadlines.fold(&stored);
                         self.stats.pending.store(deadlines.len() as u64, Ordering::Relaxed);
                         self.stats.position.store(stored.sequence, Ordering::Relaxed);
                     }
-                    None => return Ok(()),
+                    Some(Err(
+                        e @ (StoreError::Decode { sequence, .. }
+                        | StoreError::UnsupportedSchema { sequence, .. }),
+                    )) => {
+                        self.stats.unreadable.fetch_add(1, Ordering::Relaxed);
+                        self.stats.position.store(sequence, Ordering::Relaxed);
+                        error!(error = %e, "skipping a commit this build cannot read: the deadlines it sets or ends are not followed");
+                    }
+                    Some(Err(e)) => {
+                        warn!(error = %e, "the log watch failed; opening it again after the last commit folded");
+                        commits = None;
+                        reopen_at = tokio::time::Instant::now() + REOPEN_AFTER;
+                    }
+                    None => {
+                        warn!("the log watch ended; opening it again after the last commit folded");
+                        commits = None;
+                        reopen_at = tokio::time::Instant::now() + REOPEN_AFTER;
+                    }
                 },
                 _ = tokio::time::sleep(TICK) => {}
             }
             let now = self.clock.now();
-            for deadline in deadlines.due(now) {
+            let due = deadlines.due(now);
+            if !due.is_empty() {
                 retry_at.retain(|d, _| deadlines.by_request.contains_key(&d.request_id));
+            }
+            for deadline in due {
                 if retry_at.get(&deadline).is_some_and(|at| *at > now) {
                     continue;
                 }
@@ -352,6 +389,9 @@ impl Scheduler {
                     }
                     Fired::Retry => {
                         retry_at.insert(deadline, now + chrono::Duration::seconds(1));
+                    }
+                    Fired::Refused => {
+                        retry_at.insert(deadline, now + chrono::Duration::seconds(60));
                     }
                 }
             }
@@ -400,9 +440,13 @@ impl Scheduler {
                 debug!(code = %e.code, "deadline not applied yet; retrying");
                 Fired::Retry
             }
+            // Not a passing reason (a token the gateway does not take, a
+            // history it cannot fold): tried again only once a minute, so
+            // that a fixed gateway applies it and a broken one is not flooded.
             Ok(Reply::Error(e)) => {
-                warn!(code = %e.code, message = %e.message, "deadline refused");
-                Fired::Retry
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                warn!(code = %e.code, message = %e.message, "deadline refused; trying again in a minute");
+                Fired::Refused
             }
             Err(e) => {
                 warn!(error = %e, "no gateway answered; retrying");
@@ -415,4 +459,5 @@ impl Scheduler {
 enum Fired {
     Done,
     Retry,
+    Refused,
 }

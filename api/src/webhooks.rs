@@ -32,7 +32,7 @@ use sha2::Sha256;
 use signoff_client::decision_of;
 use signoff_eventstore::{Commit, EventStore, StoredCommit};
 use tokio::task::JoinHandle;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{error, info, info_span, warn, Instrument};
 use uuid::Uuid;
 
 pub const DEAD_LETTER_STREAM: &str = "SIGNOFF_WEBHOOK_DEAD";
@@ -138,7 +138,8 @@ impl WebhookConfig {
         Ok(())
     }
 
-    fn consumer_name(&self) -> String {
+    /// Its durable consumer on the event stream (its position in the log).
+    pub fn consumer_name(&self) -> String {
         format!("webhook-{}", self.name)
     }
 
@@ -244,7 +245,13 @@ pub struct WebhookStats {
     pub delivered: AtomicU64,
     pub failed_attempts: AtomicU64,
     pub dead_lettered: AtomicU64,
+    /// Commits this build could not read, left on the consumer (each
+    /// offer counts).
+    pub unreadable: AtomicU64,
 }
+
+/// When a commit this build cannot read is offered again.
+const UNREADABLE_RETRY: Duration = Duration::from_secs(60);
 
 /// One running dispatcher (all configured webhooks).
 pub struct DispatcherHandle {
@@ -387,8 +394,12 @@ struct Worker {
 impl Worker {
     async fn run(self, consumer: jetstream::consumer::PullConsumer) {
         loop {
+            // One at a time, as they are handled: a batch fetched ahead
+            // would run out its ack wait behind a slow receiver and come
+            // back as redeliveries, counted as attempts never made.
             let messages = match consumer
                 .stream()
+                .max_messages_per_batch(1)
                 .heartbeat(Duration::from_secs(5))
                 .messages()
                 .await
@@ -428,9 +439,14 @@ impl Worker {
                     commit,
                 },
                 Err(e) => {
-                    // Not ours to decide: the projector reports an undecodable log.
-                    warn!(error = %e, "commit does not decode; not delivered");
-                    let _ = message.ack_with(AckKind::Term).await;
+                    // Perhaps a decision a newer build wrote (a rolling
+                    // upgrade): kept on the consumer, offered again a minute
+                    // later, so that a dispatcher that can read it delivers it.
+                    self.stats.unreadable.fetch_add(1, Ordering::Relaxed);
+                    error!(error = %e, "commit does not decode; not delivered, offered again in a minute");
+                    let _ = message
+                        .ack_with(AckKind::Nak(Some(UNREADABLE_RETRY)))
+                        .await;
                     return;
                 }
             };

@@ -853,7 +853,11 @@ mod tests {
                 1 => {
                     let digits = 1 + next() % 18;
                     let n = next() % 10u64.pow(digits as u32);
-                    let sign = if n != 0 && next().is_multiple_of(2) { "-" } else { "" };
+                    let sign = if n != 0 && next().is_multiple_of(2) {
+                        "-"
+                    } else {
+                        ""
+                    };
                     format!("{sign}{n}")
                 }
                 2 => format!("\"{}\"", KEYS[(next() % 8) as usize]),

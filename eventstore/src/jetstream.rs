@@ -545,6 +545,20 @@ impl EventStore {
         self.watch_subject(self.settings.all_subjects()).await
     }
 
+    /// [`Self::watch_all`] from stream sequence `start` on (1: the
+    /// beginning), for a follower that picks up again where its watch ended.
+    /// A commit that does not decode is an `Err` item naming its sequence;
+    /// the commits after it still come.
+    pub async fn watch_all_from(
+        &self,
+        start: u64,
+    ) -> Result<impl Stream<Item = Result<StoredCommit, StoreError>>, StoreError> {
+        Ok(self
+            .watch_all_encoded_from(start)
+            .await?
+            .map(|commit| commit.and_then(EncodedCommit::decode)))
+    }
+
     /// [`Self::watch_all`] without decoding, from stream sequence `start`
     /// on (1: the beginning; later: where a whole-log pass whose consumer
     /// went silent picks up again): each commit as delivered, for a reader

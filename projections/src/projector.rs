@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer};
 use futures::future::{Fuse, FusedFuture as _};
 use futures::{FutureExt as _, StreamExt};
-use signoff_eventstore::{Commit, StoredCommit, StreamSettings};
+use signoff_eventstore::{Commit, StoreError, StoredCommit, StreamSettings};
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::db::{Folder, ProjectionDb, ProjectionError};
@@ -83,6 +83,12 @@ impl Projector {
             let result = self.run_consumer(shutdown.as_mut()).await;
             let pause = match result {
                 Err(ProjectorError::Projection(e)) => return Err(e.into()),
+                // A commit this build cannot read (a newer writer's, or
+                // damaged): going on would leave a hole in the audit chain,
+                // and recreating the consumer would meet it again.
+                Err(ProjectorError::Decode(
+                    e @ (StoreError::Decode { .. } | StoreError::UnsupportedSchema { .. }),
+                )) => return Err(e.into()),
                 _ if shutdown.is_terminated() => return Ok(()),
                 Err(e) => {
                     warn!(error = %e, "consumer failed; recreating it from the checkpoint");
@@ -357,12 +363,14 @@ pub async fn rebuild(
             commit: Commit::decode(sequence, &message.payload)?,
         });
         if commits.len() == batch_size || sequence >= last {
-            checkpoint = db
-                .apply_owned(std::mem::replace(
-                    &mut commits,
-                    Vec::with_capacity(batch_size),
-                ))
-                .await?;
+            let batch = std::mem::replace(&mut commits, Vec::with_capacity(batch_size));
+            let span = info_span!(
+                "projection_batch",
+                rebuild = true,
+                commits = batch.len(),
+                last_sequence = sequence
+            );
+            checkpoint = db.apply_owned(batch).instrument(span).await?;
         }
     }
     Ok(checkpoint)

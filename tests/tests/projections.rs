@@ -762,3 +762,43 @@ async fn a_projector_that_cannot_go_on_exits_non_zero_and_says_why() {
     assert!(db.checkpoint().unwrap() < appended.sequence);
     assert!(db.request(orphan).unwrap().is_none());
 }
+
+/// A commit the projector cannot read (as a newer writer's would look)
+/// stops it, reported through `failed` and naming the commit, instead of
+/// recreating its consumer forever on the same commit with the projection
+/// standing still; nothing of that commit's batch is written.
+#[tokio::test]
+async fn a_commit_the_projector_cannot_read_stops_it_and_names_the_commit() {
+    let env = TestEnv::start().await;
+    env.submit_ok(
+        "alice",
+        r#"{"title":"Important Action","approvers":["user_123"]}"#,
+        "{}",
+    )
+    .await;
+    let js = async_nats::jetstream::new(env.client.clone());
+    let unreadable = js
+        .publish(
+            env.store
+                .settings()
+                .subject(RequestId(uuid::Uuid::new_v4())),
+            bytes::Bytes::from_static(b"\xc1 not a commit"),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .sequence;
+    let path = env.temp_path("unreadable");
+    let mut read_side = env.start_read_side_at(&path).await;
+    let failure = tokio::time::timeout(Duration::from_secs(30), read_side.failed())
+        .await
+        .expect("the projector stops instead of retrying the same commit");
+    assert!(
+        failure.contains(&format!("message {unreadable} does not decode")),
+        "{failure}"
+    );
+    read_side.shutdown().await;
+    let db = ProjectionDb::open(&path).unwrap();
+    assert!(db.checkpoint().unwrap() < unreadable);
+}

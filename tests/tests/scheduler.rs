@@ -457,3 +457,41 @@ async fn a_stage_expires_by_its_own_clock_counted_from_when_it_became_current() 
     assert_eq!(expired.expires_at, signoff_tests::t0() + Span::minutes(15));
     scheduler.shutdown().await;
 }
+
+/// A commit this build cannot read (here: garbage on a request's subject,
+/// as a newer writer's schema would look) costs the scheduler that commit
+/// only: it is skipped and counted, and the deadlines of every request
+/// before and after it still fire.
+#[tokio::test]
+async fn an_unreadable_commit_is_skipped_and_every_other_deadline_still_fires() {
+    let env = TestEnv::start().await;
+    let scheduler = env.start_scheduler().await;
+    let spec =
+        r#"{"title":"Time-Sensitive Action","approvers":["operations-team"],"expiresIn":3600}"#;
+    let (before, _) = env.submit_ok("alice", spec, "{}").await;
+    let stray = RequestId(uuid::Uuid::new_v4());
+    let js = async_nats::jetstream::new(env.client.clone());
+    js.publish(
+        env.store.settings().subject(stray),
+        bytes::Bytes::from_static(b"\xc1 not a commit"),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("stored");
+    let (after, _) = env.submit_ok("alice", spec, "{}").await;
+    caught_up(&env, &scheduler).await;
+    assert_eq!(
+        scheduler.scheduler.stats.unreadable.load(Ordering::Relaxed),
+        1
+    );
+    assert_eq!(scheduler.scheduler.stats.pending.load(Ordering::Relaxed), 2);
+    env.clock.advance(Span::minutes(60));
+    for id in [before, after] {
+        eventually("the request expires", || async {
+            names(&env, id).await.contains(&"RequestExpired")
+        })
+        .await;
+    }
+    scheduler.shutdown().await;
+}

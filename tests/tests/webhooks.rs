@@ -309,3 +309,61 @@ fn webhook_configs_are_checked_field_by_field() {
         );
     }
 }
+
+/// A commit the dispatcher cannot read (as a newer writer's would look)
+/// is neither delivered nor acknowledged away: it stays on the webhook's
+/// consumer, below its acknowledgement floor, for a dispatcher that can read
+/// it; the decisions after it are delivered meanwhile.
+#[tokio::test]
+async fn an_unreadable_commit_stays_on_the_consumer_and_later_decisions_still_arrive() {
+    let env = TestEnv::start().await;
+    let (receiver, url) = start_receiver().await;
+    let hook = webhook(&url);
+    let app = env.sdk("alice").await;
+    let dispatcher = webhooks::start(env.store.clone(), std::slice::from_ref(&hook))
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(env.client.clone());
+    let unreadable = js
+        .publish(
+            env.store
+                .settings()
+                .subject(signoff_engine::RequestId(uuid::Uuid::new_v4())),
+            Bytes::from_static(b"\xc1 not a commit"),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .sequence;
+    let id = decided(&env, &app, "After the unreadable one", 0).await;
+    let deciding = env
+        .commits(id)
+        .await
+        .into_iter()
+        .find(|c| c.commit.events.iter().any(|e| e.is_decision()))
+        .unwrap();
+    let key = delivery_id("SIGNOFF_EVENTS", "ticketing", deciding.sequence).to_string();
+    eventually("the later decision is delivered", || async {
+        receiver.accepted.lock().unwrap().contains_key(&key)
+    })
+    .await;
+    let stats = dispatcher.stats("ticketing").unwrap().clone();
+    assert!(stats.unreadable.load(Ordering::SeqCst) >= 1);
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = env
+        .store
+        .jetstream()
+        .get_stream("SIGNOFF_EVENTS")
+        .await
+        .unwrap()
+        .get_consumer(&hook.consumer_name())
+        .await
+        .unwrap();
+    let info = consumer.info().await.unwrap();
+    assert!(
+        info.ack_floor.stream_sequence < unreadable,
+        "acknowledged up to {} past the unreadable commit {unreadable}",
+        info.ack_floor.stream_sequence
+    );
+    dispatcher.shutdown().await;
+}
