@@ -4,7 +4,7 @@
 //!
 //! For each command: verify the token → decode the body → load the request →
 //! already applied? answer as the first time → decide → append with the
-//! expected last subject sequence and `Nats-Msg-Id` = command id → reply.
+//! expected last subject sequence and `Nats-Msg-Id` = request id / command id → reply.
 //! A conflict (another writer won) reloads and decides again.
 
 use std::future::Future;

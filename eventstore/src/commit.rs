@@ -19,7 +19,7 @@ pub const MAX_COMMIT_DEPTH: usize = 64;
 /// The JetStream message of one encoded commit: the concurrency header
 /// (`Nats-Expected-Last-Subject-Sequence`: the request's last sequence the
 /// command was decided on, 0 for none), the idempotency header
-/// (`Nats-Msg-Id`: the command id), the schema version, the action and the
+/// (`Nats-Msg-Id`: [`crate::jetstream::message_id`]), the schema version, the action and the
 /// content type.
 pub fn publish_message(
     payload: bytes::Bytes,

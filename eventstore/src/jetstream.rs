@@ -1,7 +1,7 @@
 //! The event log on NATS JetStream: one subject per request
 //! (`signoff.events.<request id>`), one message per commit, optimistic
 //! concurrency with `Nats-Expected-Last-Subject-Sequence`, idempotency with
-//! `Nats-Msg-Id` = command id. Loads read only the request's own subject
+//! `Nats-Msg-Id` = request id `/` command id. Loads read only the request's own subject
 //! (direct get, `next_by_subj`), so their cost does not grow with the stream.
 
 use std::collections::{BTreeMap, HashMap};
@@ -216,6 +216,31 @@ pub struct Appended {
     pub sequence: u64,
     /// JetStream had already stored a message with this command id (a retry).
     pub duplicate: bool,
+}
+
+/// `Nats-Msg-Id` of a commit: the command id within its request. JetStream
+/// de-duplicates message ids across the whole stream, and a request's own
+/// history knows only its own command ids; with the bare command id, one
+/// re-used on another request was swallowed as a duplicate while the window
+/// lasted (the caller got `CONTENDED`, retryable, and retried in vain) and
+/// accepted after it. Scoped, a command id means the same at any time: a
+/// retry of a command on its request.
+pub fn message_id(request_id: RequestId, command_id: CommandId) -> String {
+    let mut id = String::with_capacity(73);
+    id.push_str(
+        request_id
+            .0
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+    );
+    id.push('/');
+    id.push_str(
+        command_id
+            .0
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+    );
+    id
 }
 
 /// The JetStream event store. Cheap to share (`Arc`); safe for concurrent use.
@@ -492,7 +517,7 @@ impl EventStore {
         debug_assert_eq!(commit.schema_version, EVENT_SCHEMA_VERSION);
         let message = publish_message(
             commit.encode_shared()?,
-            commit.command_id.to_string(),
+            message_id(request_id, commit.command_id),
             expected_last,
             &commit.action,
         );

@@ -224,6 +224,38 @@ async fn a_command_id_reused_for_another_command_is_refused() {
     assert_eq!(reused.field.as_deref(), Some("commandId"));
 }
 
+/// A command id is scoped to its request: sent for another request (at
+/// once, inside JetStream's duplicate window) it is that request's command,
+/// not a retry swallowed as a duplicate.
+#[tokio::test]
+async fn a_command_id_used_on_two_requests_is_a_command_on_each() {
+    let env = TestEnv::start().await;
+    let command_id = Uuid::new_v4();
+    let alice = env.client_as("alice");
+    let mut sequences = Vec::new();
+    for _ in 0..2 {
+        let request_id = Uuid::new_v4();
+        let reply = accepted(
+            alice
+                .send(
+                    "submit",
+                    &json!({"commandId": command_id, "requestId": request_id,
+                            "spec": {"title": "T", "approvers": ["maria"]}}),
+                )
+                .await
+                .unwrap(),
+        );
+        assert!(!reply.duplicate);
+        assert_eq!(reply.request_id, request_id);
+        assert_eq!(
+            env.event_names(RequestId(request_id)).await,
+            ["RequestSubmitted"]
+        );
+        sequences.push(reply.sequence);
+    }
+    assert_ne!(sequences[0], sequences[1]);
+}
+
 #[tokio::test]
 async fn forged_missing_and_expired_tokens_are_refused_and_write_nothing() {
     let env = TestEnv::start().await;
