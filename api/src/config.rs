@@ -95,6 +95,41 @@ impl Default for StreamConfig {
 }
 
 impl StreamConfig {
+    /// What JetStream would refuse later, with an error that names no
+    /// field, refused here by name.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let token_ok = |t: &str| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"*>.".contains(&b))
+        };
+        if !token_ok(&self.name) || self.name.contains(['/', '\\']) {
+            return Err((
+                "name",
+                format!("`{}` is not a stream name: printable ASCII without `.`, `*`, `>`, `/`, `\\` or spaces", self.name),
+            ));
+        }
+        if !self.subject_prefix.split('.').all(token_ok) {
+            return Err((
+                "subjectPrefix",
+                format!("`{}` is not a subject prefix: dot-separated tokens, none empty, no wildcards or spaces", self.subject_prefix),
+            ));
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return Err((
+                "replicas",
+                format!(
+                    "is {}; JetStream keeps 1 to 5 replicas (3 in a cluster)",
+                    self.replicas
+                ),
+            ));
+        }
+        if self.duplicate_window_secs == 0 {
+            return Err(("duplicateWindowSecs", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
     pub fn settings(&self) -> StreamSettings {
         StreamSettings {
             name: self.name.clone(),
@@ -170,6 +205,14 @@ impl SignoffConfig {
                 problem: "must be at least 1".into(),
             });
         }
+        config
+            .stream
+            .validate()
+            .map_err(|(field, problem)| ConfigError::Invalid {
+                path: shown.clone(),
+                field: format!("stream.{field}"),
+                problem,
+            })?;
         for (i, webhook) in config.webhooks.iter().enumerate() {
             webhook
                 .validate()
@@ -307,6 +350,71 @@ mod tests {
         ] {
             assert_refused(dir.path(), "projection", projection, field, problem);
         }
+    }
+
+    #[test]
+    fn stream_settings_jetstream_would_refuse_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let stream = |change: serde_json::Value| {
+            let mut value = serde_json::to_value(StreamConfig::default()).unwrap();
+            for (k, v) in change.as_object().unwrap() {
+                value[k] = v.clone();
+            }
+            value
+        };
+        for (change, field, problem) in [
+            (
+                serde_json::json!({"replicas": 0}),
+                "stream.replicas",
+                "1 to 5",
+            ),
+            (
+                serde_json::json!({"replicas": 7}),
+                "stream.replicas",
+                "1 to 5",
+            ),
+            (
+                serde_json::json!({"name": ""}),
+                "stream.name",
+                "not a stream name",
+            ),
+            (
+                serde_json::json!({"name": "SIGNOFF.EVENTS"}),
+                "stream.name",
+                "not a stream name",
+            ),
+            (
+                serde_json::json!({"name": "my stream"}),
+                "stream.name",
+                "not a stream name",
+            ),
+            (
+                serde_json::json!({"subjectPrefix": "signoff..events"}),
+                "stream.subjectPrefix",
+                "not a subject prefix",
+            ),
+            (
+                serde_json::json!({"subjectPrefix": "signoff.*"}),
+                "stream.subjectPrefix",
+                "not a subject prefix",
+            ),
+            (
+                serde_json::json!({"subjectPrefix": ""}),
+                "stream.subjectPrefix",
+                "not a subject prefix",
+            ),
+            (
+                serde_json::json!({"duplicateWindowSecs": 0}),
+                "stream.duplicateWindowSecs",
+                "at least 1",
+            ),
+        ] {
+            assert_refused(dir.path(), "stream", stream(change), field, problem);
+        }
+        let cluster = load_with(dir.path(), |v| {
+            v["stream"] = stream(serde_json::json!({"replicas": 3}))
+        });
+        assert!(cluster.is_ok(), "{cluster:?}");
     }
 
     /// A config whose `section` is `value` is refused, naming `field` and `problem`.

@@ -725,12 +725,80 @@ fn check_stream(found: &stream::Config, wanted: &stream::Config) -> Result<(), S
             found.subjects, wanted.subjects
         ));
     }
+    if found.retention != stream::RetentionPolicy::Limits {
+        return problem(
+            "its retention is not `limits`; interest or work-queue retention deletes commits once consumed",
+        );
+    }
+    if found.storage != stream::StorageType::File {
+        return problem("it is kept in memory; a server restart would lose the log");
+    }
+    if !found.max_age.is_zero() {
+        return problem(&format!(
+            "max_age is {:?}; history must never expire",
+            found.max_age
+        ));
+    }
+    if found.allow_rollup {
+        return problem("it allows rollups; a rollup replaces a request's history");
+    }
+    if found.num_replicas < wanted.num_replicas {
+        return problem(&format!(
+            "it has {} replica(s) where the configuration asks for {}",
+            found.num_replicas, wanted.num_replicas
+        ));
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each setting that would lose or rewrite history, or durability, is
+    /// refused by name; the stream signoff creates passes.
+    #[test]
+    fn an_existing_stream_that_could_lose_history_is_refused() {
+        let wanted = StreamSettings {
+            replicas: 3,
+            ..StreamSettings::default()
+        }
+        .stream_config();
+        assert!(check_stream(&wanted, &wanted).is_ok());
+        let more_replicas = stream::Config {
+            num_replicas: 5,
+            ..wanted.clone()
+        };
+        assert!(check_stream(&more_replicas, &wanted).is_ok());
+        type Break = fn(&mut stream::Config);
+        let broken: [(&str, Break); 11] = [
+            ("deletes", |c| c.deny_delete = false),
+            ("purges", |c| c.deny_purge = false),
+            ("allow_direct", |c| c.allow_direct = false),
+            ("discard", |c| c.discard = stream::DiscardPolicy::Old),
+            ("max_messages_per_subject", |c| {
+                c.max_messages_per_subject = 10
+            }),
+            ("subjects", |c| c.subjects = vec!["other.>".into()]),
+            ("retention", |c| {
+                c.retention = stream::RetentionPolicy::Interest
+            }),
+            ("memory", |c| c.storage = stream::StorageType::Memory),
+            ("max_age", |c| c.max_age = Duration::from_secs(86_400)),
+            ("rollups", |c| c.allow_rollup = true),
+            ("replica", |c| c.num_replicas = 1),
+        ];
+        for (named, break_it) in broken {
+            let mut found = wanted.clone();
+            break_it(&mut found);
+            match check_stream(&found, &wanted) {
+                Err(StoreError::StreamMisconfigured { problem, .. }) => {
+                    assert!(problem.contains(named), "{named}: {problem}")
+                }
+                other => panic!("{named}: {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn a_requests_subject_is_the_prefix_and_its_hyphenated_id() {
