@@ -91,6 +91,10 @@ pub struct ProjectionDb {
 /// catch-up speed (a rebuild of a large log re-reads evicted pages).
 pub const DEFAULT_CACHE_MIB: u64 = 64;
 
+/// How long opening waits for sled's lock on the database, which a handle
+/// closed a moment ago in this process can still hold.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl ProjectionDb {
     /// Opens (or creates) the database with the default page cache ([`DEFAULT_CACHE_MIB`]).
     pub fn open(path: &Path) -> Result<Self, ProjectionError> {
@@ -99,12 +103,26 @@ impl ProjectionDb {
 
     /// Opens (or creates) the database with a page cache of `cache_mib` MiB
     /// (at least 1): more memory, faster catch-up once the database
-    /// outgrows the cache.
+    /// outgrows the cache. Waits up to [`LOCK_WAIT`] for the database's lock.
     pub fn open_with_cache(path: &Path, cache_mib: u64) -> Result<Self, ProjectionError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
-            .cache_capacity(cache_mib.max(1) * 1024 * 1024)
-            .open()?;
+            .cache_capacity(cache_mib.max(1) * 1024 * 1024);
+        // A database closed a moment ago in this process may still be locked
+        // by sled's background threads finishing: wait for the lock a little
+        // (another process holding it still fails, naming the lock).
+        let give_up = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.to_string().starts_with("could not acquire lock")
+                        && std::time::Instant::now() < give_up =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => break opened?,
+            }
+        };
         let tree = db.open_tree("signoff")?;
         match tree.get(keys::FORMAT_KEY)? {
             None if tree.is_empty() => {
