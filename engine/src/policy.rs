@@ -35,8 +35,9 @@ struct Inherited {
     title: Option<String>,
     description: Option<String>,
     expires_in: Option<u64>,
-    on_expiry: Option<crate::spec::OnExpiry>,
-    business_hours: Option<String>,
+    /// With the path of the field that set it, for the errors that name it.
+    on_expiry: Option<(String, crate::spec::OnExpiry)>,
+    business_hours: Option<(String, String)>,
     remind_every_minutes: Option<u32>,
     escalation: Option<(String, EscalationSpec)>,
     context: Option<RawJson>,
@@ -54,10 +55,14 @@ impl Inherited {
                 .clone()
                 .or_else(|| self.description.clone()),
             expires_in: spec.expires_in.or(self.expires_in),
-            on_expiry: spec.on_expiry.or(self.on_expiry),
+            on_expiry: spec
+                .on_expiry
+                .map(|rule| (format!("{at}.onExpiry"), rule))
+                .or_else(|| self.on_expiry.clone()),
             business_hours: spec
                 .business_hours
                 .clone()
+                .map(|name| (format!("{at}.businessHours"), name))
                 .or_else(|| self.business_hours.clone()),
             remind_every_minutes: spec.remind_every_minutes.or(self.remind_every_minutes),
             escalation: spec
@@ -101,9 +106,10 @@ fn spec_hash(spec: &WorkflowSpec) -> Result<String, DomainError> {
     }
 }
 
-/// Every user and team the spec names anywhere — branches and rules that
-/// this submission does not take included — must be known to the directory,
-/// so a typo is refused at once instead of when that branch is first taken.
+/// Every user, team and business-hours calendar the spec names anywhere —
+/// branches and rules that this submission does not take included — must be
+/// known to the directory, so a typo is refused at once instead of when that
+/// branch is first taken.
 fn check_every_principal(
     spec: &WorkflowSpec,
     at: &str,
@@ -133,6 +139,11 @@ fn check_every_principal(
         for (i, level) in escalation.levels().iter().enumerate() {
             let (_, to) = escalation_field(escalation, i);
             check(&format!("{at}.escalation{to}"), &level.to)?;
+        }
+    }
+    if let Some(name) = &spec.business_hours {
+        if directory.calendar(name).is_none() {
+            return Err(unknown_calendar(FieldPath(at, "businessHours"), name));
         }
     }
     if let Some(config) = &spec.config {
@@ -324,19 +335,16 @@ fn finish_plan(
             .collect::<Vec<_>>()
             .join(" → "),
     };
-    if merged.on_expiry.is_some() && merged.expires_in.is_none() {
-        return Err(invalid(
-            "spec.onExpiry",
-            "has no effect without `expiresIn`",
-        ));
+    if let (Some((field, _)), None) = (&merged.on_expiry, merged.expires_in) {
+        return Err(invalid(field, "has no effect without `expiresIn`"));
     }
     let calendar = match &merged.business_hours {
-        Some(name) => Some(facts.directory.calendar(name).ok_or_else(|| {
-            invalid(
-                "spec.businessHours",
-                &format!("`{name}` is not a configured calendar"),
-            )
-        })?),
+        Some((field, name)) => Some(
+            facts
+                .directory
+                .calendar(name)
+                .ok_or_else(|| unknown_calendar(field, name))?,
+        ),
         None => None,
     };
     // Deadlines count working time when a calendar is named, wall-clock time otherwise.
@@ -394,8 +402,12 @@ fn finish_plan(
         description: merged.description.clone(),
         stages,
         expires_at,
-        on_expiry: merged.on_expiry.unwrap_or_default(),
-        business_hours: merged.business_hours.clone(),
+        on_expiry: merged
+            .on_expiry
+            .as_ref()
+            .map(|(_, rule)| *rule)
+            .unwrap_or_default(),
+        business_hours: merged.business_hours.as_ref().map(|(_, name)| name.clone()),
         remind_every_minutes: merged.remind_every_minutes,
         escalation,
         allow_same_approver_across_stages: merged.allow_same.unwrap_or(false),
@@ -403,6 +415,10 @@ fn finish_plan(
         ui_component: merged.ui_component.clone(),
         ui_config: merged.ui_config.clone(),
     })
+}
+
+fn unknown_calendar(field: impl std::fmt::Display, name: &str) -> DomainError {
+    invalid(field, &format!("`{name}` is not a configured calendar"))
 }
 
 /// The directory's principal named `id`; `field` names where it was

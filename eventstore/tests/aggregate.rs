@@ -2136,6 +2136,42 @@ mod validation {
     }
 
     #[test]
+    fn a_branchs_settings_are_named_by_their_path_taken_or_not() {
+        // A calendar nobody configured, in the branch this submission does not take.
+        assert_eq!(
+            invalid_spec_field(
+                r#"{"title": "T", "condition": "true", "config": {"approvers": ["bob"]},
+                    "elseConfig": {"approvers": ["carol"], "businessHours": "moon-office"}}"#
+            ),
+            "spec.elseConfig.businessHours"
+        );
+        assert_eq!(
+            invalid_spec_field(
+                r#"{"title": "T", "condition": "true",
+                    "config": {"approvers": ["bob"], "businessHours": "moon-office"}}"#
+            ),
+            "spec.config.businessHours"
+        );
+        assert_eq!(
+            invalid_spec_field(
+                r#"{"title": "T", "condition": "true",
+                    "config": {"approvers": ["bob"], "onExpiry": "reject"}}"#
+            ),
+            "spec.config.onExpiry"
+        );
+        // With `expiresIn` handed down from the parent, the branch's rule applies.
+        let inherited = History::submitted(
+            r#"{"title": "T", "expiresIn": 60, "condition": "true",
+                "config": {"approvers": ["bob"], "onExpiry": "reject"}}"#,
+            PARAMS,
+        );
+        assert_eq!(
+            inherited.submission().plan.on_expiry,
+            signoff_engine::spec::OnExpiry::Reject
+        );
+    }
+
+    #[test]
     fn an_escalation_level_that_could_never_fire_is_refused() {
         for (after_minutes, refused) in [(9, false), (10, true), (15, true)] {
             let spec = format!(
