@@ -54,7 +54,7 @@ impl Default for GatewayConfig {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProjectionConfig {
     /// MiB of sled's page cache for the projection database (default 64).
     /// The projector's memory grows with it; a catch-up over a database
@@ -62,12 +62,18 @@ pub struct ProjectionConfig {
     /// of a large log runs faster with more (see docs/operations.md).
     #[serde(rename = "cacheMiB")]
     pub cache_mib: u64,
+    /// The projector's durable consumer (default `signoff-projector`). Each
+    /// read side needs its own: a projector recreates its consumer from its
+    /// database's checkpoint, so two on one name delete each other's.
+    #[serde(rename = "consumerName")]
+    pub consumer_name: String,
 }
 
 impl Default for ProjectionConfig {
     fn default() -> Self {
         Self {
             cache_mib: signoff_projections::DEFAULT_CACHE_MIB,
+            consumer_name: signoff_projections::projector::CONSUMER.into(),
         }
     }
 }
@@ -203,6 +209,19 @@ impl SignoffConfig {
                 path: shown,
                 field: (*field).into(),
                 problem: "must be at least 1".into(),
+            });
+        }
+        let consumer = &config.projection.consumer_name;
+        if consumer.is_empty()
+            || consumer.len() > 64
+            || !consumer
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::Invalid {
+                path: shown,
+                field: "projection.consumerName".into(),
+                problem: format!("`{consumer}` is not a consumer name: 1 to 64 of a-z A-Z 0-9 - _"),
             });
         }
         config
@@ -347,9 +366,30 @@ mod tests {
                 "projection.cacheMib",
                 "unknown field `cacheMib`",
             ),
+            (
+                serde_json::json!({"consumerName": ""}),
+                "projection.consumerName",
+                "not a consumer name",
+            ),
+            (
+                serde_json::json!({"consumerName": "read.side"}),
+                "projection.consumerName",
+                "not a consumer name",
+            ),
         ] {
             assert_refused(dir.path(), "projection", projection, field, problem);
         }
+        let named = load_with(dir.path(), |v| {
+            v["projection"] = serde_json::json!({"consumerName": "projector-eu-1"})
+        })
+        .unwrap();
+        assert_eq!(
+            named.projection,
+            ProjectionConfig {
+                consumer_name: "projector-eu-1".into(),
+                ..ProjectionConfig::default()
+            }
+        );
     }
 
     #[test]

@@ -94,7 +94,8 @@ pub async fn start(
                 signoff_client::redacted_url(&config.nats_url)
             )
         })?;
-    let projector = Projector::new(client, config.stream.settings(), db.clone());
+    let projector = Projector::new(client, config.stream.settings(), db.clone())
+        .with_consumer_name(config.projection.consumer_name.clone());
     let (stop_projector, projector_stopped) = oneshot::channel::<()>();
     let (report_failure, failure) = oneshot::channel::<String>();
     let projector_task = tokio::spawn(async move {

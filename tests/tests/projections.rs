@@ -802,3 +802,49 @@ async fn a_commit_the_projector_cannot_read_stops_it_and_names_the_commit() {
     let db = ProjectionDb::open(&path).unwrap();
     assert!(db.checkpoint().unwrap() < unreadable);
 }
+
+/// Two read sides, each with its own `projection.consumerName`, follow the
+/// log side by side on their own durable consumers, each up to the end, and
+/// keep following; neither deletes the other's consumer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_read_sides_with_their_own_consumer_names_both_keep_up() {
+    let env = TestEnv::start().await;
+    let spec = r#"{"title":"Important Action","approvers":["user_123"]}"#;
+    for _ in 0..20 {
+        env.submit_ok("alice", spec, "{}").await;
+    }
+    let mut read_sides = Vec::new();
+    for name in ["projector-a", "projector-b"] {
+        let mut config = env.config();
+        config.projection.consumer_name = name.into();
+        let path = env.temp_path(name);
+        read_sides.push(
+            signoff_api::readside::start(&config, &path, "127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap(),
+        );
+    }
+    for _ in 0..20 {
+        env.submit_ok("alice", spec, "{}").await;
+    }
+    let last = env.last_sequence().await;
+    for read_side in &read_sides {
+        assert!(read_side.db.wait_for(last, WAIT).await.unwrap());
+    }
+    let mut stream = env
+        .store
+        .jetstream()
+        .get_stream("SIGNOFF_EVENTS")
+        .await
+        .unwrap();
+    for name in ["projector-a", "projector-b"] {
+        let info = stream
+            .consumer_info(name)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(info.delivered.stream_sequence, last, "{name}");
+    }
+    for read_side in read_sides {
+        read_side.shutdown().await;
+    }
+}
