@@ -831,7 +831,7 @@ async fn two_read_sides_with_their_own_consumer_names_both_keep_up() {
     for read_side in &read_sides {
         assert!(read_side.db.wait_for(last, WAIT).await.unwrap());
     }
-    let mut stream = env
+    let stream = env
         .store
         .jetstream()
         .get_stream("SIGNOFF_EVENTS")
