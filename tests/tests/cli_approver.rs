@@ -316,8 +316,26 @@ async fn the_main_job_plays_every_kind_of_request_and_ends_with_audit_verified()
         false
     })
     .await;
-    child.kill().await.unwrap();
+    // Stopped as a user stops it (Ctrl-C): it stops its own nats-server too.
+    // (A SIGKILL would leave that server running, orphaned.)
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().expect("running").to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let exited = tokio::time::timeout(Duration::from_secs(60), child.wait()).await;
     assert_eq!(done, Ok(true), "the demo did not finish:\n{output}");
+    let status = exited.expect("signoff dev stops on Ctrl-C").unwrap();
+    assert!(status.success(), "signoff dev exited with {status}");
+    let leftover = std::process::Command::new("pgrep")
+        .args(["-f", &dir.path().display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        leftover.stdout.is_empty(),
+        "processes left running on the data dir: {}",
+        String::from_utf8_lossy(&leftover.stdout)
+    );
     for expected in [
         "submitted by alice",
         "APPROVED by user_123",
