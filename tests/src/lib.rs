@@ -283,6 +283,22 @@ impl TestEnv {
             .expect("stream");
         stream.info().await.expect("stream info").state.messages
     }
+
+    /// Appends, on a fresh request's subject, a message no build can read
+    /// as a commit (as a newer writer's would look to this one); returns its
+    /// stream sequence.
+    pub async fn append_unreadable_commit(&self) -> u64 {
+        async_nats::jetstream::new(self.client.clone())
+            .publish(
+                self.store.settings().subject(RequestId(Uuid::new_v4())),
+                bytes::Bytes::from_static(b"\xc1 not a commit"),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("stored")
+            .sequence
+    }
 }
 
 /// A person acting with no roles, as a verified token would yield.

@@ -776,19 +776,7 @@ async fn a_commit_the_projector_cannot_read_stops_it_and_names_the_commit() {
         "{}",
     )
     .await;
-    let js = async_nats::jetstream::new(env.client.clone());
-    let unreadable = js
-        .publish(
-            env.store
-                .settings()
-                .subject(RequestId(uuid::Uuid::new_v4())),
-            bytes::Bytes::from_static(b"\xc1 not a commit"),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap()
-        .sequence;
+    let unreadable = env.append_unreadable_commit().await;
     let path = env.temp_path("unreadable");
     let mut read_side = env.start_read_side_at(&path).await;
     let failure = tokio::time::timeout(Duration::from_secs(30), read_side.failed())

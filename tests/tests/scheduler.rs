@@ -469,16 +469,7 @@ async fn an_unreadable_commit_is_skipped_and_every_other_deadline_still_fires() 
     let spec =
         r#"{"title":"Time-Sensitive Action","approvers":["operations-team"],"expiresIn":3600}"#;
     let (before, _) = env.submit_ok("alice", spec, "{}").await;
-    let stray = RequestId(uuid::Uuid::new_v4());
-    let js = async_nats::jetstream::new(env.client.clone());
-    js.publish(
-        env.store.settings().subject(stray),
-        bytes::Bytes::from_static(b"\xc1 not a commit"),
-    )
-    .await
-    .expect("publish")
-    .await
-    .expect("stored");
+    env.append_unreadable_commit().await;
     let (after, _) = env.submit_ok("alice", spec, "{}").await;
     caught_up(&env, &scheduler).await;
     assert_eq!(

@@ -15,7 +15,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use signoff_api::webhooks::{
-    self, delivery_id, verify_signature, WebhookConfig, DELIVERY_HEADER, SIGNATURE_HEADER,
+    self, delivery_id, verify_signature, DispatcherHandle, WebhookConfig, DELIVERY_HEADER,
+    SIGNATURE_HEADER,
 };
 use signoff_client::{ApprovalConfig, RequestId, Signoff};
 use signoff_tests::{eventually, TestEnv};
@@ -105,6 +106,18 @@ fn webhook(url: &str) -> WebhookConfig {
     .unwrap()
 }
 
+/// A failing-on-purpose receiver, the webhook that points at it, alice's SDK
+/// and a dispatcher running the webhook.
+async fn dispatching(env: &TestEnv) -> (Arc<Receiver>, WebhookConfig, Signoff, DispatcherHandle) {
+    let (receiver, url) = start_receiver().await;
+    let hook = webhook(&url);
+    let app = env.sdk("alice").await;
+    let dispatcher = webhooks::start(env.store.clone(), std::slice::from_ref(&hook))
+        .await
+        .unwrap();
+    (receiver, hook, app, dispatcher)
+}
+
 /// Submits a request titled `title` and decides it: approve, reject or cancel.
 async fn decided(env: &TestEnv, app: &Signoff, title: &str, how: usize) -> RequestId {
     let mut approval = app.require_approval(ApprovalConfig::new(title).approvers(["user_123"]));
@@ -122,13 +135,7 @@ async fn decided(env: &TestEnv, app: &Signoff, title: &str, how: usize) -> Reque
 #[tokio::test]
 async fn every_decision_is_accepted_once_per_key_despite_failures_and_a_crash() {
     let env = TestEnv::start().await;
-    let (receiver, url) = start_receiver().await;
-    let hook = webhook(&url);
-    let app = env.sdk("alice").await;
-
-    let dispatcher = webhooks::start(env.store.clone(), std::slice::from_ref(&hook))
-        .await
-        .unwrap();
+    let (receiver, hook, app, dispatcher) = dispatching(&env).await;
     let mut ids = Vec::new();
     for i in 0..6 {
         ids.push(decided(&env, &app, &format!("Request {i}"), i).await);
@@ -317,25 +324,8 @@ fn webhook_configs_are_checked_field_by_field() {
 #[tokio::test]
 async fn an_unreadable_commit_stays_on_the_consumer_and_later_decisions_still_arrive() {
     let env = TestEnv::start().await;
-    let (receiver, url) = start_receiver().await;
-    let hook = webhook(&url);
-    let app = env.sdk("alice").await;
-    let dispatcher = webhooks::start(env.store.clone(), std::slice::from_ref(&hook))
-        .await
-        .unwrap();
-    let js = async_nats::jetstream::new(env.client.clone());
-    let unreadable = js
-        .publish(
-            env.store
-                .settings()
-                .subject(signoff_engine::RequestId(uuid::Uuid::new_v4())),
-            Bytes::from_static(b"\xc1 not a commit"),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap()
-        .sequence;
+    let (receiver, hook, app, dispatcher) = dispatching(&env).await;
+    let unreadable = env.append_unreadable_commit().await;
     let id = decided(&env, &app, "After the unreadable one", 0).await;
     let deciding = env
         .commits(id)
