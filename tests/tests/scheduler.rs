@@ -486,3 +486,47 @@ async fn an_unreadable_commit_is_skipped_and_every_other_deadline_still_fires() 
     }
     scheduler.shutdown().await;
 }
+
+/// The scheduler follows the log across a nats-server crash and restart:
+/// a deadline folded before the crash and one submitted after the restart
+/// both fire, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_follows_the_log_across_a_server_restart() {
+    let mut env = TestEnv::start().await;
+    let scheduler = env.start_scheduler().await;
+    let spec =
+        r#"{"title":"Time-Sensitive Action","approvers":["operations-team"],"expiresIn":3600}"#;
+    let (before, _) = env.submit_ok("alice", spec, "{}").await;
+    caught_up(&env, &scheduler).await;
+    env.nats.kill().await.expect("kill -9 nats-server");
+    env.nats.restart().await.expect("restart nats-server");
+    let (after, _) = eventually_submitted(&env, spec).await;
+    caught_up(&env, &scheduler).await;
+    assert_eq!(scheduler.scheduler.stats.pending.load(Ordering::Relaxed), 2);
+    env.clock.advance(Span::minutes(60));
+    for id in [before, after] {
+        eventually("the request expires", || async {
+            names(&env, id).await.contains(&"RequestExpired")
+        })
+        .await;
+        assert_eq!(
+            names(&env, id).await,
+            ["RequestSubmitted", "RequestExpired"],
+            "expired once"
+        );
+    }
+    scheduler.shutdown().await;
+}
+
+/// A submit retried until the gateway answers again after a restart.
+async fn eventually_submitted(env: &TestEnv, spec: &str) -> (RequestId, signoff_schemas::Accepted) {
+    for _ in 0..100 {
+        if let (id, signoff_schemas::Reply::Accepted(accepted)) =
+            env.submit("alice", spec, "{}").await
+        {
+            return (id, accepted);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no gateway accepted a submit after the restart");
+}
