@@ -50,6 +50,16 @@ impl ApprovalConfig {
         self
     }
 
+    /// A sequential chain under this configuration's title and settings
+    /// (expiry, escalation, reminders, context, UI,
+    /// `allow_same_approver_across_stages`), in place of `approvers`:
+    /// `require_sequential_approval` with everything else the guide offers.
+    pub fn stages(mut self, stages: impl IntoIterator<Item = Stage>) -> Self {
+        self.spec.stages = Some(stages.into_iter().map(|s| s.spec).collect());
+        self.spec.approvers = None;
+        self
+    }
+
     pub fn min_approvals(mut self, n: u32) -> Self {
         self.spec.min_approvals = Some(n);
         self
@@ -175,11 +185,26 @@ impl Stage {
     }
 }
 
-/// The sequential chain as one spec, titled by its stages ("A → B → C").
+/// The sequential chain as one spec, titled by its stages ("A → B → C"),
+/// cut to the engine's title limit with "…" (the caller never wrote that
+/// title, so it must not be the field a submit is refused for;
+/// [`ApprovalConfig::stages`] gives a chain a title of its own).
 pub(crate) fn sequential_spec(stages: Vec<Stage>) -> WorkflowSpec {
-    let title: Vec<&str> = stages.iter().map(|s| s.spec.title.as_str()).collect();
+    use signoff_engine::spec::limits::MAX_TITLE_CHARS;
+    let joined = stages
+        .iter()
+        .map(|s| s.spec.title.as_str())
+        .collect::<Vec<_>>()
+        .join(" → ");
+    let title = if joined.chars().count() > MAX_TITLE_CHARS {
+        let mut cut: String = joined.chars().take(MAX_TITLE_CHARS - 1).collect();
+        cut.push('…');
+        cut
+    } else {
+        joined
+    };
     WorkflowSpec {
-        title: (!title.is_empty()).then(|| title.join(" → ")),
+        title: (!stages.is_empty()).then_some(title),
         stages: Some(stages.into_iter().map(|s| s.spec).collect()),
         ..WorkflowSpec::default()
     }
@@ -352,6 +377,46 @@ mod tests {
                 ]
             })
         );
+    }
+
+    #[test]
+    fn a_chain_takes_every_setting_and_a_joined_title_stays_inside_the_limit() {
+        let chain = ApprovalConfig::new("Release 1.4.2")
+            .stages([
+                Stage::new("Manager Approval", ["manager-team"]),
+                Stage::new("Security Review", ["security-team"])
+                    .expires_in(Duration::from_secs(600)),
+            ])
+            .expires_in(Duration::from_secs(3600))
+            .escalation(Escalation::after_minutes(15, ["executive-team"]))
+            .context(json!({"ticket": "PROJ-1"}))
+            .allow_same_approver_across_stages(true);
+        let value = serde_json::to_value(chain.spec()).unwrap();
+        assert_eq!(value["title"], "Release 1.4.2");
+        assert_eq!(value["stages"][1]["expiresIn"], 600);
+        assert_eq!(value["expiresIn"], 3600);
+        assert_eq!(value["escalation"][0]["to"][0], "executive-team");
+        assert_eq!(value["context"]["ticket"], "PROJ-1");
+        assert_eq!(value["allowSameApproverAcrossStages"], true);
+        assert!(value.get("approvers").is_none());
+
+        let long = "x".repeat(70);
+        let spec = sequential_spec(
+            (0..3)
+                .map(|_| Stage::new(long.clone(), ["manager-team"]))
+                .collect(),
+        );
+        let title = spec.title.unwrap();
+        assert_eq!(
+            title.chars().count(),
+            signoff_engine::spec::limits::MAX_TITLE_CHARS
+        );
+        assert!(title.ends_with('…'));
+        let short = sequential_spec(vec![
+            Stage::new("A", ["manager-team"]),
+            Stage::new("B", ["security-team"]),
+        ]);
+        assert_eq!(short.title.as_deref(), Some("A → B"));
     }
 
     #[test]

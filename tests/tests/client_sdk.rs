@@ -676,3 +676,41 @@ async fn the_decisions_feed_resumes_without_missing_a_decision() {
     // A bad durable name is refused before touching the server.
     assert!(app.decisions().durable("bad name!").await.is_err());
 }
+
+/// A chain configured with everything `ApprovalConfig` offers (its own
+/// title, expiry, escalation, context) through the SDK: the engine's plan
+/// holds each setting, and stage-by-stage approval decides it.
+#[tokio::test]
+async fn a_chain_with_expiry_escalation_and_context_goes_through_the_sdk() {
+    let env = TestEnv::start().await;
+    let app = env.sdk("alice").await;
+    let mut approval = app.require_approval(
+        ApprovalConfig::new("Release 1.4.2")
+            .stages([
+                Stage::new("Manager Approval", ["manager-team"]),
+                Stage::new("Security Review", ["security-team"]),
+            ])
+            .expires_in(Duration::from_secs(3600))
+            .escalation(Escalation::after_minutes(15, ["executive-team"]))
+            .context(json!({"ticket": "PROJ-1"})),
+    );
+    let id = approval.request_id();
+    approval.submit_only::<Failure>().await.unwrap();
+    let loaded = env.store.load(id).await.unwrap();
+    let submitted = loaded.aggregate.state.submitted.as_ref().unwrap();
+    let plan = &submitted.plan;
+    assert_eq!(plan.title, "Release 1.4.2");
+    assert_eq!(plan.stages.len(), 2);
+    assert_eq!(plan.expires_at, Some(signoff_tests::t0() + Span::hours(1)));
+    assert_eq!(plan.escalation.len(), 1);
+    assert_eq!(
+        submitted.context.as_ref().map(|c| c.as_str()),
+        Some(r#"{"ticket":"PROJ-1"}"#)
+    );
+    approve_all(&env, id, &["maria"]).await;
+    approve_all(&env, id, &["sofia"]).await;
+    assert_eq!(
+        env.store.load(id).await.unwrap().aggregate.state.status,
+        Status::Approved
+    );
+}
