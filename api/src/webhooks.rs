@@ -1,5 +1,5 @@
-//! Webhooks: decisions delivered to external systems over HTTP, driven from
-//! the log. Each configured webhook has a durable JetStream consumer on the
+//! Webhooks: decisions (and, for a webhook that asks, escalations and
+//! reminders) delivered to external systems over HTTP, driven from the log. Each configured webhook has a durable JetStream consumer on the
 //! event stream (its position lives on the server: the outbox *is* the log),
 //! so a dispatcher that crashes resumes where it stopped and loses nothing.
 //!
@@ -66,6 +66,25 @@ pub struct WebhookConfig {
     /// seen (default: only decisions made from then on).
     #[serde(default)]
     pub deliver_history: bool,
+    /// What it is sent (default `["decisions"]`): `decisions`, and on request
+    /// `escalations` (a level gave more people the right to decide) and
+    /// `reminders` (the current approvers are reminded); the body's `type`
+    /// says which (`decision`, `escalation`, `reminder`).
+    #[serde(default = "default_events")]
+    pub events: Vec<WebhookEvent>,
+}
+
+/// A kind of notice a webhook can be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WebhookEvent {
+    Decisions,
+    Escalations,
+    Reminders,
+}
+
+fn default_events() -> Vec<WebhookEvent> {
+    vec![WebhookEvent::Decisions]
 }
 
 fn default_max_attempts() -> u32 {
@@ -134,6 +153,23 @@ impl WebhookConfig {
         }
         if self.timeout_ms == 0 || self.timeout_ms > 300_000 {
             return Err(("timeoutMs", "must be 1..=300000".into()));
+        }
+        if self.events.is_empty() {
+            return Err((
+                "events",
+                "must name at least one of decisions, escalations, reminders".into(),
+            ));
+        }
+        if let Some((i, _)) = self
+            .events
+            .iter()
+            .enumerate()
+            .find(|(i, e)| self.events[..*i].contains(e))
+        {
+            return Err((
+                "events",
+                format!("lists {:?} twice (at {i})", self.events[i]),
+            ));
         }
         Ok(())
     }
@@ -450,8 +486,8 @@ impl Worker {
                     return;
                 }
             };
-            let decided = match decision_of(&self.store, &stored).await {
-                Ok(Some(decided)) => decided,
+            let notice = match notice_of(&self.store, &stored, &self.webhook.events).await {
+                Ok(Some(notice)) => notice,
                 Ok(None) => {
                     let _ = message.ack().await;
                     return;
@@ -465,7 +501,7 @@ impl Worker {
                 }
             };
             let id = delivery_id(&self.store.settings().name, &self.webhook.name, sequence);
-            let mut body = serde_json::to_value(&decided).expect("a decision serializes");
+            let mut body = notice.body;
             body["deliveryId"] = serde_json::json!(id);
             body["webhook"] = serde_json::json!(self.webhook.name);
             let body = serde_json::to_vec(&body).expect("JSON");
@@ -484,7 +520,7 @@ impl Worker {
                         delivery_id: id,
                         webhook: self.webhook.name.clone(),
                         sequence,
-                        request_id: decided.request_id.0,
+                        request_id: notice.request_id.0,
                         attempts: attempt,
                         last_error: problem.clone(),
                         body: String::from_utf8_lossy(&body).into_owned(),
@@ -528,6 +564,62 @@ impl Worker {
             .map_err(js_error)?;
         Ok(())
     }
+}
+
+/// What one commit sends a webhook, if anything, and for which request.
+struct Notice {
+    request_id: signoff_engine::RequestId,
+    body: serde_json::Value,
+}
+
+/// The notice `stored` makes for a webhook sent `events`: its decision
+/// (the request folded up to it), or an escalation or reminder with the
+/// request's title and requester; `None` for any other commit.
+async fn notice_of(
+    store: &EventStore,
+    stored: &StoredCommit,
+    events: &[WebhookEvent],
+) -> Result<Option<Notice>, signoff_client::FeedError> {
+    use serde_json::json;
+    use signoff_engine::ApprovalEvent;
+    let wants = |kind| events.contains(&kind);
+    if wants(WebhookEvent::Decisions) {
+        if let Some(decided) = decision_of(store, stored).await? {
+            let mut body = serde_json::to_value(&decided).expect("a decision serializes");
+            body["type"] = json!("decision");
+            return Ok(Some(Notice {
+                request_id: decided.request_id,
+                body,
+            }));
+        }
+    }
+    let Some((kind, details)) = stored.commit.events.iter().find_map(|event| match event {
+        ApprovalEvent::RequestEscalated(e) if wants(WebhookEvent::Escalations) => Some((
+            "escalation",
+            json!({"level": e.level, "stage": e.stage, "added": e.added, "dueAt": e.due_at, "at": e.at}),
+        )),
+        ApprovalEvent::ReminderSent(r) if wants(WebhookEvent::Reminders) => Some((
+            "reminder",
+            json!({"number": r.number, "stage": r.stage, "to": r.to, "dueAt": r.due_at, "at": r.at}),
+        )),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    let request_id = stored.commit.request_id;
+    let loaded = store.load(request_id).await?;
+    let submitted = loaded.aggregate.state.submitted.as_ref();
+    let mut body = json!({
+        "type": kind,
+        "requestId": request_id,
+        "sequence": stored.sequence,
+        "title": submitted.map(|s| s.plan.title.clone()),
+        "requester": submitted.map(|s| s.requester.user.clone()),
+    });
+    if let (Some(body), Some(details)) = (body.as_object_mut(), details.as_object()) {
+        body.extend(details.clone());
+    }
+    Ok(Some(Notice { request_id, body }))
 }
 
 /// One attempt: POST the body with the key and a fresh signature.

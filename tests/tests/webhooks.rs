@@ -298,6 +298,11 @@ fn webhook_configs_are_checked_field_by_field() {
             serde_json::json!({"initialBackoffMs": 0}),
             "initialBackoffMs",
         ),
+        (serde_json::json!({"events": []}), "events"),
+        (
+            serde_json::json!({"events": ["decisions", "escalations", "decisions"]}),
+            "events",
+        ),
     ] {
         let mut value = serde_json::to_value(&good).unwrap();
         for (k, v) in change.as_object().unwrap() {
@@ -356,4 +361,118 @@ async fn an_unreadable_commit_stays_on_the_consumer_and_later_decisions_still_ar
         info.ack_floor.stream_sequence
     );
     dispatcher.shutdown().await;
+}
+
+/// A webhook that asks for escalations and reminders is sent them, typed,
+/// with the request's title and requester and who was added or reminded;
+/// one left at the default is sent the decision only.
+#[tokio::test]
+async fn escalations_and_reminders_reach_a_webhook_that_asks_for_them() {
+    let env = TestEnv::start().await;
+    let (receiver, url) = start_receiver().await;
+    let mut everything = webhook(&url);
+    everything.name = "oncall".into();
+    everything.events = vec![
+        webhooks::WebhookEvent::Decisions,
+        webhooks::WebhookEvent::Escalations,
+        webhooks::WebhookEvent::Reminders,
+    ];
+    let decisions_only = webhook(&url);
+    let dispatcher = webhooks::start(
+        env.store.clone(),
+        &[everything.clone(), decisions_only.clone()],
+    )
+    .await
+    .unwrap();
+    let scheduler = env.start_scheduler().await;
+    let (id, _) = env
+        .submit_ok(
+            "alice",
+            r#"{"title":"Critical Fix","approvers":["on-call-team"],"remindEveryMinutes":10,
+                "escalation":{"afterMinutes":15,"to":["manager-team"]}}"#,
+            "{}",
+        )
+        .await;
+    env.clock.advance(chrono::Duration::minutes(16));
+    let sequence_of = |name: &'static str| {
+        let env = &env;
+        async move {
+            env.commits(id)
+                .await
+                .into_iter()
+                .find(|c| c.commit.events.iter().any(|e| e.name() == name))
+                .map(|c| c.sequence)
+        }
+    };
+    eventually(
+        "the request escalates and a reminder is recorded",
+        || async {
+            sequence_of("RequestEscalated").await.is_some()
+                && sequence_of("ReminderSent").await.is_some()
+        },
+    )
+    .await;
+    env.approve("maria", id).await;
+    let deciding = eventually_decided(&env, id).await;
+    let key = |hook: &str, sequence: u64| delivery_id("SIGNOFF_EVENTS", hook, sequence).to_string();
+    let escalated = key("oncall", sequence_of("RequestEscalated").await.unwrap());
+    let reminded = key("oncall", sequence_of("ReminderSent").await.unwrap());
+    let decided = key("oncall", deciding);
+    eventually(
+        "the escalation, the reminder and the decision arrive",
+        || async {
+            let bodies = receiver.bodies.lock().unwrap();
+            [&escalated, &reminded, &decided]
+                .iter()
+                .all(|k| bodies.contains_key(*k))
+                && bodies.contains_key(&key("ticketing", deciding))
+        },
+    )
+    .await;
+    let bodies = receiver.bodies.lock().unwrap().clone();
+    let escalation = &bodies[&escalated];
+    assert_eq!(escalation["type"], "escalation");
+    assert_eq!(escalation["requestId"], id.0.to_string());
+    assert_eq!(escalation["title"], "Critical Fix");
+    assert_eq!(escalation["requester"], "alice");
+    assert_eq!(escalation["level"], 1);
+    assert_eq!(escalation["webhook"], "oncall");
+    assert!(
+        escalation["added"].to_string().contains("manager-team"),
+        "{escalation}"
+    );
+    let reminder = &bodies[&reminded];
+    assert_eq!(reminder["type"], "reminder");
+    assert!(
+        reminder["to"].to_string().contains("on-call-team"),
+        "{reminder}"
+    );
+    assert_eq!(bodies[&decided]["type"], "decision");
+    assert_eq!(bodies[&key("ticketing", deciding)]["type"], "decision");
+    // The default webhook was sent the decision and nothing else.
+    let sequences = [
+        sequence_of("RequestEscalated").await.unwrap(),
+        sequence_of("ReminderSent").await.unwrap(),
+    ];
+    for sequence in sequences {
+        assert!(!bodies.contains_key(&key("ticketing", sequence)));
+    }
+    scheduler.shutdown().await;
+    dispatcher.shutdown().await;
+}
+
+/// The stream sequence of the commit that decided `id`, once there is one.
+async fn eventually_decided(env: &TestEnv, id: RequestId) -> u64 {
+    let deciding = || async {
+        env.commits(id)
+            .await
+            .into_iter()
+            .find(|c| c.commit.events.iter().any(|e| e.is_decision()))
+            .map(|c| c.sequence)
+    };
+    eventually("the request is decided", || async {
+        deciding().await.is_some()
+    })
+    .await;
+    deciding().await.unwrap()
 }
