@@ -403,11 +403,14 @@ fn expire(
     }
     let at = command.at;
     // Auto-approval is the request's own rule: a stage that ran out of time
-    // has no approvals to show, and approving the request for it would skip
-    // that stage and every one after it. Such a request expires instead.
-    let on_expiry = match (submitted.plan.on_expiry, stage_expired) {
-        (OnExpiry::Approve, Some(_)) => OnExpiry::Expire,
-        (rule, _) => rule,
+    // before the request did has no approvals to show, and approving the
+    // request for it would skip that stage and every one after it. Such a
+    // request expires instead.
+    let stage_ran_out_first =
+        stage_expired.is_some() && submitted.plan.expires_at != Some(expires_at);
+    let on_expiry = match submitted.plan.on_expiry {
+        OnExpiry::Approve if stage_ran_out_first => OnExpiry::Expire,
+        rule => rule,
     };
     Ok(vec![match on_expiry {
         OnExpiry::Expire => ApprovalEvent::RequestExpired(RequestExpired {

@@ -1025,6 +1025,19 @@ mod expiry {
     }
 
     #[test]
+    fn a_stage_deadline_that_is_also_the_requests_applies_the_requests_rule() {
+        let spec = r#"{"title": "Release", "expiresIn": 60, "onExpiry": "approve", "stages": [
+            {"title": "Review", "approvers": ["bob"], "expiresIn": 60}
+        ]}"#;
+        let history = History::submitted(spec, PARAMS);
+        let due = t0() + seconds(60);
+        assert_eq!(
+            names(&accepted(history.events(), cmd(scheduler(), due, expire()))),
+            ["RequestApproved"]
+        );
+    }
+
+    #[test]
     fn a_stage_that_runs_out_of_time_rejects_the_request_under_on_expiry_reject() {
         let history = History::submitted(&timed_chain("reject"), PARAMS);
         let due = t0() + seconds(60);
