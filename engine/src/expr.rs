@@ -15,6 +15,9 @@ pub struct Condition {
     field: String,
     source: String,
     program: cel::Program,
+    /// The variables (a parameter and its fields) that `map` and `filter`
+    /// build lists from: each must be a list when evaluated.
+    list_ranges: Vec<Vec<String>>,
 }
 
 /// Variables an expression may read.
@@ -36,6 +39,15 @@ impl Bindings {
         }
         bindings.vars.push(("params".into(), params.clone()));
         bindings
+    }
+
+    /// The value at `path`: a variable, then fields of objects.
+    fn resolve(&self, path: &[String]) -> Option<&Value> {
+        let (root, fields) = path.split_first()?;
+        let (_, value) = self.vars.iter().rev().find(|(name, _)| name == root)?;
+        fields
+            .iter()
+            .try_fold(value, |value, field| value.as_object()?.get(field))
     }
 
     /// Adds (or shadows) one variable.
@@ -110,10 +122,14 @@ impl Condition {
         let program = std::panic::catch_unwind(|| cel::Program::compile(source))
             .map_err(|_| bad("could not be parsed".into()))?
             .map_err(|e| bad(e.to_string()))?;
+        let mut list_ranges = Vec::new();
+        collect_list_ranges(program.expression(), &mut Vec::new(), &mut list_ranges)
+            .map_err(bad)?;
         Ok(Self {
             field: field.to_owned(),
             source: source.to_owned(),
             program,
+            list_ranges,
         })
     }
 
@@ -128,6 +144,17 @@ impl Condition {
             expression: truncate(&self.source),
             problem,
         };
+        // The `cel` crate iterates a map in hash order, which changes from
+        // one evaluation to the next: a list built from one would make the
+        // same submit resolve differently. Checked before evaluating.
+        for range in &self.list_ranges {
+            if let Some(Value::Object(_)) = bindings.resolve(range) {
+                return Err(failed(format!(
+                    "`{}` is an object: `map` and `filter` over its keys would list them in no defined order; iterate over a list",
+                    range.join(".")
+                )));
+            }
+        }
         let mut context = cel::Context::default();
         for (name, value) in &bindings.vars {
             context.add_variable_from_value(name.clone(), to_cel(value));
@@ -137,6 +164,89 @@ impl Condition {
             Ok(other) => Err(failed(format!("yields {:?}, not a bool", other.type_of()))),
             Err(e) => Err(failed(describe_failure(&e))),
         }
+    }
+}
+
+/// Collects, for every `map` and `filter` in `expr` (the comprehensions that
+/// build a list), the variable path it iterates over, so that evaluation can
+/// check it is a list and not an object, whose keys the `cel` crate
+/// iterates in no defined order. A list literal needs no check; anything
+/// else — a value computed in the expression, or a field of an iteration
+/// variable — cannot be checked before it is iterated, and is refused.
+fn collect_list_ranges(
+    expr: &cel::IdedExpr,
+    scope: &mut Vec<String>,
+    ranges: &mut Vec<Vec<String>>,
+) -> Result<(), String> {
+    use cel::common::ast::{EntryExpr, Expr};
+    match &expr.expr {
+        Expr::Comprehension(c) => {
+            if matches!(c.accu_init.expr, Expr::List(_)) {
+                match &c.iter_range.expr {
+                    Expr::List(_) => {}
+                    range => match variable_path(range) {
+                        Some(path) if !scope.contains(&path[0]) => ranges.push(path),
+                        _ => {
+                            return Err("`map` and `filter` iterate over a parameter (such as `params.items`) or a list literal; \
+                                 another value could be a map, whose keys come in no defined order"
+                                .into())
+                        }
+                    },
+                }
+            }
+            collect_list_ranges(&c.iter_range, scope, ranges)?;
+            collect_list_ranges(&c.accu_init, scope, ranges)?;
+            let outer = scope.len();
+            scope.push(c.iter_var.clone());
+            scope.extend(c.iter_var2.clone());
+            scope.push(c.accu_var.clone());
+            for part in [&c.loop_cond, &c.loop_step, &c.result] {
+                collect_list_ranges(part, scope, ranges)?;
+            }
+            scope.truncate(outer);
+        }
+        Expr::Call(call) => {
+            for part in call.target.iter().map(|t| &**t).chain(&call.args) {
+                collect_list_ranges(part, scope, ranges)?;
+            }
+        }
+        Expr::Select(select) => collect_list_ranges(&select.operand, scope, ranges)?,
+        Expr::List(list) => {
+            for element in &list.elements {
+                collect_list_ranges(element, scope, ranges)?;
+            }
+        }
+        Expr::Map(map) => {
+            for entry in &map.entries {
+                if let EntryExpr::MapEntry(entry) = &entry.expr {
+                    collect_list_ranges(&entry.key, scope, ranges)?;
+                    collect_list_ranges(&entry.value, scope, ranges)?;
+                }
+            }
+        }
+        Expr::Struct(structure) => {
+            for entry in &structure.entries {
+                if let EntryExpr::StructField(field) = &entry.expr {
+                    collect_list_ranges(&field.value, scope, ranges)?;
+                }
+            }
+        }
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    }
+    Ok(())
+}
+
+/// `a`, `a.b.c` as the names along it; `None` for any other expression.
+fn variable_path(expr: &cel::common::ast::Expr) -> Option<Vec<String>> {
+    use cel::common::ast::Expr;
+    match expr {
+        Expr::Ident(name) => Some(vec![name.clone()]),
+        Expr::Select(select) if !select.test => {
+            let mut path = variable_path(&select.operand.expr)?;
+            path.push(select.field.clone());
+            Some(path)
+        }
+        _ => None,
     }
 }
 
@@ -229,6 +339,48 @@ mod tests {
             json!({"amount": 10001, "fromAccount": "A"})
         )
         .unwrap());
+    }
+
+    /// `map` and `filter` build lists in their range's order: over a list
+    /// parameter that is the list's order; over an object it would be the
+    /// `cel` crate's hash order, different from one evaluation to the next,
+    /// so that is refused before evaluating, and a range that cannot be
+    /// checked beforehand is refused at compile time.
+    #[test]
+    fn lists_are_built_only_in_a_defined_order() {
+        let items = json!({"items": [3, 1, 2], "m": {"a": 1, "b": 2, "c": 3}});
+        for expr in [
+            "params.items.filter(i, i > 1) == [3, 2]",
+            "items.map(i, i * 2)[0] == 6",
+            "[1, 2, 3].map(x, x + 1) == [2, 3, 4]",
+            "params.m.all(k, k != 'z') && params.m.exists(k, k == 'b')",
+            "size(params.m) == 3 && 'a' in params.m",
+        ] {
+            assert!(eval(expr, items.clone()).unwrap(), "{expr}");
+        }
+        // The same expression over an object: refused every time, naming it,
+        // instead of a result that depends on the hash order.
+        for _ in 0..8 {
+            match eval("params.m.map(k, k)[0] == 'a'", items.clone()) {
+                Err(DomainError::ConditionFailed { problem, .. }) => {
+                    assert!(problem.contains("`params.m` is an object"), "{problem}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        for expr in [
+            "{'a': 1, 'b': 2}.map(k, k)[0] == 'a'",
+            "params.orders.exists(o, o.lines.filter(l, l > 1).size() > 0)",
+            "params['m'].filter(k, true).size() == 3",
+        ] {
+            assert!(
+                matches!(
+                    Condition::compile("spec.condition", expr),
+                    Err(DomainError::InvalidExpression { ref problem, .. }) if problem.contains("no defined order")
+                ),
+                "{expr}"
+            );
+        }
     }
 
     #[test]
