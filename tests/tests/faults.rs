@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use chrono::Duration as Span;
+use futures::StreamExt;
 use serde_json::json;
 use signoff_api::clock::FileClock;
 use signoff_tests::faults::{
@@ -236,12 +237,35 @@ async fn projector_and_scheduler_killed_mid_batch_apply_everything_once() {
         if before == total_deadlines {
             break;
         }
+        // Killed the moment its first deadline command lands in the log,
+        // seen on the subjects as it is appended: reading back every
+        // request to notice it took longer than the scheduler takes to fire
+        // all of them.
+        let mut appended = env
+            .client
+            .subscribe(format!("{}.>", env.store.settings().subject_prefix))
+            .await
+            .expect("subscribe to the log's subjects");
+        signoff_api::gateway::server_round_trip(&env.client)
+            .await
+            .expect("subscription live");
         let process = scheduler();
-        eventually("the scheduler fires", RECOVERY, || async {
-            fired().await > before
+        tokio::time::timeout(RECOVERY, async {
+            while let Some(message) = appended.next().await {
+                let action = message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(signoff_eventstore::commit::HEADER_ACTION))
+                    .map(|v| v.as_str().to_owned());
+                if matches!(action.as_deref(), Some("escalate" | "expire")) {
+                    break;
+                }
+            }
         })
-        .await;
+        .await
+        .expect("the scheduler fires");
         process.kill9();
+        drop(appended);
         fired_at_kills.push(fired().await);
     }
     let process = scheduler();
