@@ -609,16 +609,12 @@ async fn notice_of(
     let request_id = stored.commit.request_id;
     let loaded = store.load(request_id).await?;
     let submitted = loaded.aggregate.state.submitted.as_ref();
-    let mut body = json!({
-        "type": kind,
-        "requestId": request_id,
-        "sequence": stored.sequence,
-        "title": submitted.map(|s| s.plan.title.clone()),
-        "requester": submitted.map(|s| s.requester.user.clone()),
-    });
-    if let (Some(body), Some(details)) = (body.as_object_mut(), details.as_object()) {
-        body.extend(details.clone());
-    }
+    let mut body = details;
+    body["type"] = json!(kind);
+    body["requestId"] = json!(request_id);
+    body["sequence"] = json!(stored.sequence);
+    body["title"] = json!(submitted.map(|s| &s.plan.title));
+    body["requester"] = json!(submitted.map(|s| &s.requester.user));
     Ok(Some(Notice { request_id, body }))
 }
 

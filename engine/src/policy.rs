@@ -84,7 +84,7 @@ impl Inherited {
 /// Resolves `spec` into a plan. Validates first; every error names its field.
 pub fn resolve(spec: &WorkflowSpec, facts: &SubmissionFacts<'_>) -> Result<Resolved, DomainError> {
     spec.validate()?;
-    check_every_principal(spec, "spec", facts.directory)?;
+    check_every_reference(spec, "spec", facts.directory)?;
     let spec_hash = spec_hash(spec)?;
     resolve_node(spec, "spec", facts, &Inherited::default(), spec_hash)
 }
@@ -110,7 +110,7 @@ fn spec_hash(spec: &WorkflowSpec) -> Result<String, DomainError> {
 /// branches and rules that this submission does not take included — must be
 /// known to the directory, so a typo is refused at once instead of when that
 /// branch is first taken.
-fn check_every_principal(
+fn check_every_reference(
     spec: &WorkflowSpec,
     at: &str,
     directory: &dyn TeamDirectory,
@@ -147,10 +147,10 @@ fn check_every_principal(
         }
     }
     if let Some(config) = &spec.config {
-        check_every_principal(config, &format!("{at}.config"), directory)?;
+        check_every_reference(config, &format!("{at}.config"), directory)?;
     }
     if let Some(else_config) = &spec.else_config {
-        check_every_principal(else_config, &format!("{at}.elseConfig"), directory)?;
+        check_every_reference(else_config, &format!("{at}.elseConfig"), directory)?;
     }
     Ok(())
 }

@@ -567,7 +567,7 @@ impl EventStore {
     pub async fn watch_all(
         &self,
     ) -> Result<impl Stream<Item = Result<StoredCommit, StoreError>>, StoreError> {
-        self.watch_subject(self.settings.all_subjects()).await
+        self.watch_all_from(1).await
     }
 
     /// [`Self::watch_all`] from stream sequence `start` on (1: the

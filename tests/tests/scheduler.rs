@@ -466,24 +466,16 @@ async fn a_stage_expires_by_its_own_clock_counted_from_when_it_became_current() 
 async fn an_unreadable_commit_is_skipped_and_every_other_deadline_still_fires() {
     let env = TestEnv::start().await;
     let scheduler = env.start_scheduler().await;
-    let spec =
-        r#"{"title":"Time-Sensitive Action","approvers":["operations-team"],"expiresIn":3600}"#;
-    let (before, _) = env.submit_ok("alice", spec, "{}").await;
+    let (before, _) = env.submit_ok("alice", EXPIRES_IN_AN_HOUR, "{}").await;
     env.append_unreadable_commit().await;
-    let (after, _) = env.submit_ok("alice", spec, "{}").await;
+    let (after, _) = env.submit_ok("alice", EXPIRES_IN_AN_HOUR, "{}").await;
     caught_up(&env, &scheduler).await;
     assert_eq!(
         scheduler.scheduler.stats.unreadable.load(Ordering::Relaxed),
         1
     );
     assert_eq!(scheduler.scheduler.stats.pending.load(Ordering::Relaxed), 2);
-    env.clock.advance(Span::minutes(60));
-    for id in [before, after] {
-        eventually("the request expires", || async {
-            names(&env, id).await.contains(&"RequestExpired")
-        })
-        .await;
-    }
+    expire_both(&env, [before, after]).await;
     scheduler.shutdown().await;
 }
 
@@ -494,21 +486,15 @@ async fn an_unreadable_commit_is_skipped_and_every_other_deadline_still_fires() 
 async fn the_scheduler_follows_the_log_across_a_server_restart() {
     let mut env = TestEnv::start().await;
     let scheduler = env.start_scheduler().await;
-    let spec =
-        r#"{"title":"Time-Sensitive Action","approvers":["operations-team"],"expiresIn":3600}"#;
-    let (before, _) = env.submit_ok("alice", spec, "{}").await;
+    let (before, _) = env.submit_ok("alice", EXPIRES_IN_AN_HOUR, "{}").await;
     caught_up(&env, &scheduler).await;
     env.nats.kill().await.expect("kill -9 nats-server");
     env.nats.restart().await.expect("restart nats-server");
-    let (after, _) = eventually_submitted(&env, spec).await;
+    let (after, _) = eventually_submitted(&env, EXPIRES_IN_AN_HOUR).await;
     caught_up(&env, &scheduler).await;
     assert_eq!(scheduler.scheduler.stats.pending.load(Ordering::Relaxed), 2);
-    env.clock.advance(Span::minutes(60));
+    expire_both(&env, [before, after]).await;
     for id in [before, after] {
-        eventually("the request expires", || async {
-            names(&env, id).await.contains(&"RequestExpired")
-        })
-        .await;
         assert_eq!(
             names(&env, id).await,
             ["RequestSubmitted", "RequestExpired"],
@@ -516,6 +502,21 @@ async fn the_scheduler_follows_the_log_across_a_server_restart() {
         );
     }
     scheduler.shutdown().await;
+}
+
+/// A request that expires an hour after submission, nothing else due.
+const EXPIRES_IN_AN_HOUR: &str =
+    r#"{"title":"Time-Sensitive Action","approvers":["operations-team"],"expiresIn":3600}"#;
+
+/// Moves the clock an hour on and waits until each request has expired.
+async fn expire_both(env: &TestEnv, ids: [RequestId; 2]) {
+    env.clock.advance(Span::minutes(60));
+    for id in ids {
+        eventually("the request expires", || async {
+            names(env, id).await.contains(&"RequestExpired")
+        })
+        .await;
+    }
 }
 
 /// A submit retried until the gateway answers again after a restart.
